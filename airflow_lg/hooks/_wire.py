@@ -1,0 +1,791 @@
+"""The one place that knows the runs API on the wire.
+
+Each operation of the hook is a builder here that turns the SDK-style arguments into a
+:class:`Call` (method, path, query, JSON body) or a :class:`StreamCall`, plus the decoding of
+the answer. The hook's sync and async clients execute these the same way and differ only in
+transport, so a wire fact (a path, a parameter's name, an error's shape) is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphConnectionError,
+    LangGraphHTTPError,
+    LangGraphNotFoundError,
+    LangGraphRunFailedError,
+    LangGraphStreamInterruptedError,
+    http_error_type,
+)
+from airflow_lg.hooks._settings import RetryPolicy
+from airflow_lg.schema import RunCreateMetadata, StreamPart
+
+T = TypeVar("T")
+Params = Mapping[str, Any]
+OnRunCreated = Callable[[RunCreateMetadata], None]
+
+# Client-side arguments of the run-creating calls: they shape the request, not its body.
+_CLIENT_ONLY = frozenset(
+    {"thread_id", "headers", "params", "on_run_created", "raise_error", "retry"}
+)
+_RUN_LOCATION = re.compile(r"(?:/threads/(?P<thread_id>[^/]+))?/runs/(?P<run_id>[^/?]+)")
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+def _identity(body: Any, response: httpx.Response) -> Any:
+    return body
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """A request/response exchange, described without doing any I/O."""
+
+    method: str
+    path: str
+    params: Params | None = None
+    json: Any = None
+    headers: Mapping[str, str] | None = None
+    # Requests that create runs are re-sent only when they provably never reached the server.
+    creates_run: bool = False
+    # Long polls (wait, join): if the body breaks off after the server accepted the request,
+    # re-join the run named by the response's Location header instead of failing.
+    follow_location: bool = False
+    on_run_created: OnRunCreated | None = None
+    decode: Callable[[Any, httpx.Response], T] = _identity
+    retry: RetryPolicy | None = None
+
+    @property
+    def sends_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH")
+
+
+@dataclass(frozen=True)
+class StreamCall:
+    """A server-sent-event stream; ``resume_modes`` is what a re-join must ask for."""
+
+    call: Call[None]
+    resumable: bool
+    resume_modes: str | Sequence[str] | None = None
+    thread_id: str | None = None
+    run_id: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Paths and bodies
+
+
+def _seg(value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise LangGraphConfigError(f"ids must be non-empty strings, got {value!r}")
+    return quote(value, safe="")
+
+
+def run_path(thread_id: str | None, suffix: str = "") -> str:
+    """``/threads/{T}/runs{suffix}`` for a thread-bound run, ``/runs{suffix}`` if stateless."""
+    return f"/threads/{_seg(thread_id)}/runs{suffix}" if thread_id else f"/runs{suffix}"
+
+
+def one_run_path(thread_id: str, run_id: str, suffix: str = "") -> str:
+    return f"/threads/{_seg(thread_id)}/runs/{_seg(run_id)}{suffix}"
+
+
+def run_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of a run-creating call from its arguments, under their wire names.
+
+    Keys whose value is None are omitted (the server then applies its own default), as the SDK
+    does; so are the client-side arguments. ``command`` loses its None entries too.
+    """
+    body = {k: v for k, v in arguments.items() if k not in _CLIENT_ONLY and v is not None}
+    if isinstance(body.get("command"), Mapping):
+        body["command"] = {k: v for k, v in body["command"].items() if v is not None}
+    _check_json("the run's body", body)
+    return body
+
+
+def _check_json(what: str, value: Any) -> None:
+    """Fail before sending when a value cannot be sent as JSON, naming what was wrong."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise LangGraphConfigError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def stream_mode_param(stream_mode: str | Sequence[str] | None) -> str | None:
+    """``stream_mode`` for a join-stream query: the server reads one value, so several modes are
+    sent as a JSON array string rather than as a repeated parameter."""
+    if stream_mode is None or isinstance(stream_mode, str):
+        return stream_mode
+    return json.dumps(list(stream_mode))
+
+
+def merged_params(own: Params | None, extra: Params | None) -> dict[str, Any] | None:
+    params = {k: v for k, v in (own or {}).items() if v is not None}
+    params.update(extra or {})
+    return params or None
+
+
+def stream_headers(last_event_id: str | None, headers: Mapping[str, str] | None) -> dict[str, str]:
+    merged = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    merged.update(headers or {})
+    return merged
+
+
+# --------------------------------------------------------------------------------------------
+# Responses
+
+
+def run_metadata(response: httpx.Response) -> RunCreateMetadata | None:
+    """The ids of the run a response is about, from its ``Content-Location`` header."""
+    location = response.headers.get("content-location")
+    match = _RUN_LOCATION.search(location) if location else None
+    if not match:
+        return None
+    return RunCreateMetadata(run_id=match["run_id"], thread_id=match["thread_id"])
+
+
+def decode_body(response: httpx.Response) -> Any:
+    """JSON body of a successful response; None for an empty one (202/204).
+
+    Long polls pad their body with newlines while they wait; JSON ignores leading whitespace.
+    """
+    content = response.content
+    if not content.strip():
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise LangGraphConnectionError(
+            f"{response.request.method} {response.request.url.path} answered HTTP "
+            f"{response.status_code} with a body that is not JSON: {content[:200]!r}",
+            method=response.request.method,
+            path=response.request.url.path,
+        ) from None
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds, whether given as seconds or as an HTTP date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    import pendulum
+
+    try:
+        when = pendulum.instance(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - pendulum.now("UTC")).total_seconds())
+
+
+def http_error(response: httpx.Response) -> LangGraphHTTPError:
+    """The typed error for an HTTP error response, quoting the server's ``detail``."""
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail: Any = body["detail"]
+    else:
+        detail = response.text.strip() or response.reason_phrase
+    return http_error_type(response.status_code)(
+        response.status_code,
+        response.request.method,
+        response.request.url.path,
+        detail,
+        retry_after=retry_after_seconds(response),
+    )
+
+
+def check_run_result(result: Any, response: httpx.Response, *, raise_error: bool) -> Any:
+    """Turn ``__error__`` in a wait/join body (sent with HTTP 200) into a typed error.
+
+    ``join`` reports an unknown run the same way (``"404: Run not found"``); that becomes a
+    not-found error rather than an agent failure.
+    """
+    if not (raise_error and isinstance(result, dict) and "__error__" in result):
+        return result
+    error = result["__error__"] or {}
+    error_type = str(error.get("error", "Error")) if isinstance(error, dict) else "Error"
+    message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+    meta = run_metadata(response)
+    if message.startswith("404"):
+        raise LangGraphNotFoundError(
+            404, response.request.method, response.request.url.path, message
+        )
+    raise LangGraphRunFailedError(
+        error_type,
+        message,
+        run_id=meta["run_id"] if meta else None,
+        thread_id=meta["thread_id"] if meta else None,
+    )
+
+
+def stream_part(event: str, data: str, event_id: str | None) -> StreamPart:
+    """One SSE event as a :class:`StreamPart`; data is JSON (empty data becomes None)."""
+    try:
+        decoded = json.loads(data) if data else None
+    except ValueError:
+        decoded = data
+    return StreamPart(event or "message", decoded, event_id or None)
+
+
+class StreamCursor:
+    """Where a stream is, so a broken one can be resumed with ``Last-Event-ID``.
+
+    It learns the run's ids from the response headers or the ``metadata`` event, remembers the
+    last event id seen, and drops any event at or before it (a server that replays too much
+    must not make the caller see an event twice).
+    """
+
+    def __init__(self, stream: StreamCall, on_run_created: OnRunCreated | None = None) -> None:
+        self.stream = stream
+        self.thread_id = stream.thread_id
+        self.run_id = stream.run_id
+        self.last_event_id: str | None = None
+        self._on_run_created = on_run_created
+        self._seen: set[str] = set()
+
+    def on_response(self, response: httpx.Response) -> None:
+        meta = run_metadata(response)
+        if meta and not self.run_id:
+            self.run_id = meta["run_id"]
+            self.thread_id = meta["thread_id"] or self.thread_id
+            if self._on_run_created:
+                self._on_run_created(meta)
+
+    def accept(self, part: StreamPart) -> StreamPart | None:
+        if part.id is not None:
+            if part.id in self._seen:
+                return None
+            self._seen.add(part.id)
+            self.last_event_id = part.id
+        if part.event == "metadata" and isinstance(part.data, dict) and not self.run_id:
+            self.run_id = part.data.get("run_id")
+        return part
+
+    def resume(self, cause: Exception) -> StreamCall:
+        """The stream call that picks up after the last event, or an error saying why not."""
+        call = self.stream.call
+        if not (self.stream.resumable and self.thread_id and self.run_id):
+            raise LangGraphStreamInterruptedError(
+                f"the stream of {call.method} {call.path} broke off ({cause}) and cannot be "
+                "resumed without losing events: create the run with stream_resumable=True to "
+                f"make it resumable (run {self.run_id or '?'} on thread {self.thread_id or '?'}"
+                " may still be running)",
+                run_id=self.run_id,
+                thread_id=self.thread_id,
+            ) from None
+        resumed = join_stream(
+            self.thread_id,
+            self.run_id,
+            stream_mode=self.stream.resume_modes,
+            last_event_id=self.last_event_id or "-1",
+            headers=_without_last_event_id(call.headers),
+            retry=call.retry,
+        )
+        self.stream = replace(resumed, resumable=True)
+        return self.stream
+
+
+def _without_last_event_id(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (headers or {}).items() if k.lower() != "last-event-id"}
+
+
+# --------------------------------------------------------------------------------------------
+# Operations. Each takes the SDK's arguments (names and defaults) plus ``retry``, a per-call
+# RetryPolicy overriding the connection's.
+
+
+def create_run(
+    thread_id: str | None,
+    assistant_id: str,
+    *,
+    input: Any = None,
+    command: Mapping[str, Any] | None = None,
+    stream_mode: str | Sequence[str] = "values",
+    stream_subgraphs: bool = False,
+    stream_resumable: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+    checkpoint_during: bool | None = None,
+    interrupt_before: str | Sequence[str] | None = None,
+    interrupt_after: str | Sequence[str] | None = None,
+    webhook: str | None = None,
+    multitask_strategy: str | None = None,
+    if_not_exists: str | None = None,
+    on_completion: str | None = None,
+    after_seconds: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    on_run_created: OnRunCreated | None = None,
+    durability: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.create``: a background run; the server answers the Run at once (``pending``)."""
+    return Call(
+        "POST",
+        run_path(thread_id),
+        params=params,
+        json=run_body(locals()),
+        headers=headers,
+        creates_run=True,
+        on_run_created=on_run_created,
+        retry=retry,
+    )
+
+
+def wait_run(
+    thread_id: str | None,
+    assistant_id: str,
+    *,
+    input: Any = None,
+    command: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+    checkpoint_during: bool | None = None,
+    interrupt_before: str | Sequence[str] | None = None,
+    interrupt_after: str | Sequence[str] | None = None,
+    webhook: str | None = None,
+    on_disconnect: str | None = None,
+    on_completion: str | None = None,
+    multitask_strategy: str | None = None,
+    if_not_exists: str | None = None,
+    after_seconds: int | None = None,
+    raise_error: bool = True,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    on_run_created: OnRunCreated | None = None,
+    durability: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.wait``: run and block until the final state values (a long poll)."""
+    return Call(
+        "POST",
+        run_path(thread_id, "/wait"),
+        params=params,
+        json=run_body(locals()),
+        headers=headers,
+        creates_run=True,
+        follow_location=True,
+        on_run_created=on_run_created,
+        decode=lambda body, response: check_run_result(body, response, raise_error=raise_error),
+        retry=retry,
+    )
+
+
+def stream_run(
+    thread_id: str | None,
+    assistant_id: str,
+    *,
+    input: Any = None,
+    command: Mapping[str, Any] | None = None,
+    stream_mode: str | Sequence[str] = "values",
+    stream_subgraphs: bool = False,
+    stream_resumable: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+    checkpoint_during: bool | None = None,
+    interrupt_before: str | Sequence[str] | None = None,
+    interrupt_after: str | Sequence[str] | None = None,
+    feedback_keys: Sequence[str] | None = None,
+    on_disconnect: str | None = None,
+    on_completion: str | None = None,
+    webhook: str | None = None,
+    multitask_strategy: str | None = None,
+    if_not_exists: str | None = None,
+    after_seconds: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    on_run_created: OnRunCreated | None = None,
+    durability: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> StreamCall:
+    """``runs.stream``: run and receive its events as they happen."""
+    call: Call[None] = Call(
+        "POST",
+        run_path(thread_id, "/stream"),
+        params=params,
+        json=run_body(locals()),
+        headers=headers,
+        creates_run=True,
+        on_run_created=on_run_created,
+        retry=retry,
+    )
+    return StreamCall(
+        call, resumable=stream_resumable, resume_modes=stream_mode, thread_id=thread_id
+    )
+
+
+def create_batch(
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.create_batch``: many stateless background runs in one request."""
+    if isinstance(payloads, (str, bytes, Mapping)) or not isinstance(payloads, Sequence):
+        raise LangGraphConfigError(
+            f"create_batch takes a list of run payloads, got {type(payloads).__name__}"
+        )
+    items = []
+    for index, payload in enumerate(payloads):
+        if not isinstance(payload, Mapping) or not payload.get("assistant_id"):
+            raise LangGraphConfigError(
+                f"create_batch payload #{index} must be a mapping with an 'assistant_id', "
+                f"got {payload!r:.200}"
+            )
+        items.append({k: v for k, v in payload.items() if v is not None})
+    _check_json("the batch", items)
+    return Call(
+        "POST",
+        "/runs/batch",
+        params=params,
+        json=items,
+        headers=headers,
+        creates_run=True,
+        retry=retry,
+    )
+
+
+def list_runs(
+    thread_id: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
+    select: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.list``: the thread's runs, newest first."""
+    own = {"limit": limit, "offset": offset, "status": status, "select": select}
+    return Call(
+        "GET", run_path(thread_id), params=merged_params(own, params), headers=headers, retry=retry
+    )
+
+
+def get_run(
+    thread_id: str,
+    run_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.get``."""
+    return Call("GET", one_run_path(thread_id, run_id), params=params, headers=headers, retry=retry)
+
+
+def cancel_run(
+    thread_id: str,
+    run_id: str,
+    *,
+    wait: bool = False,
+    action: str = "interrupt",
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.cancel``: ``interrupt`` stops the run, ``rollback`` also deletes it."""
+    own = {"wait": 1 if wait else 0, "action": action}
+    return Call(
+        "POST",
+        one_run_path(thread_id, run_id, "/cancel"),
+        params=merged_params(own, params),
+        headers=headers,
+        retry=retry,
+    )
+
+
+def delete_run(
+    thread_id: str,
+    run_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.delete`` (cancel a running run first: deleting it leaves the thread busy)."""
+    return Call(
+        "DELETE", one_run_path(thread_id, run_id), params=params, headers=headers, retry=retry
+    )
+
+
+def join_run(
+    thread_id: str,
+    run_id: str,
+    *,
+    raise_error: bool = True,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``runs.join``: block until the run ends, then its final values (a long poll).
+
+    Unlike the SDK, a failed run raises (``raise_error``, as for ``wait``): the server answers
+    HTTP 200 with ``__error__`` and a caller should not mistake that for a result.
+    """
+    return Call(
+        "GET",
+        one_run_path(thread_id, run_id, "/join"),
+        params=params,
+        headers=headers,
+        follow_location=True,
+        decode=lambda body, response: check_run_result(body, response, raise_error=raise_error),
+        retry=retry,
+    )
+
+
+def join_stream(
+    thread_id: str,
+    run_id: str,
+    *,
+    cancel_on_disconnect: bool = False,
+    stream_mode: str | Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    last_event_id: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> StreamCall:
+    """``runs.join_stream``: the (rest of the) run's events; ``last_event_id`` resumes."""
+    own = {
+        "cancel_on_disconnect": "true" if cancel_on_disconnect else "false",
+        "stream_mode": stream_mode_param(stream_mode),
+    }
+    call: Call[None] = Call(
+        "GET",
+        one_run_path(thread_id, run_id, "/stream"),
+        params=merged_params(own, params),
+        headers=stream_headers(last_event_id, headers),
+        retry=retry,
+    )
+    # A join can always be resumed: events carry ids exactly when the run is resumable.
+    return StreamCall(
+        call, resumable=True, resume_modes=stream_mode, thread_id=thread_id, run_id=run_id
+    )
+
+
+# Threads, and the server's health: what the operators need around runs.
+
+
+def create_thread(
+    *,
+    thread_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    if_exists: str | None = None,
+    graph_id: str | None = None,
+    ttl: int | Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``threads.create``; with a chosen ``thread_id`` and ``if_exists="do_nothing"`` it is
+    idempotent, hence safe to retry like any read."""
+    body = {"thread_id": thread_id, "metadata": metadata, "if_exists": if_exists, "ttl": ttl}
+    if graph_id:
+        body["metadata"] = {**(metadata or {}), "graph_id": graph_id}
+    body = {k: v for k, v in body.items() if v is not None}
+    _check_json("the thread's body", body)
+    return Call("POST", "/threads", params=params, json=body, headers=headers, retry=retry)
+
+
+def get_thread(
+    thread_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``threads.get``: values, status (idle/busy/interrupted/error) and pending interrupts."""
+    return Call("GET", f"/threads/{_seg(thread_id)}", params=params, headers=headers, retry=retry)
+
+
+def get_thread_state(
+    thread_id: str,
+    checkpoint_id: str | None = None,
+    *,
+    subgraphs: bool = False,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``threads.get_state``: values, next nodes, tasks (with their interrupts), checkpoint."""
+    path = f"/threads/{_seg(thread_id)}/state"
+    if checkpoint_id:
+        path += f"/{_seg(checkpoint_id)}"
+    own = {"subgraphs": "true" if subgraphs else None}
+    return Call("GET", path, params=merged_params(own, params), headers=headers, retry=retry)
+
+
+def search_threads(
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+    status: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``threads.search``: by metadata, values or status. A search changes nothing: retried."""
+    body = {
+        "metadata": metadata,
+        "values": values,
+        "status": status,
+        "limit": limit,
+        "offset": offset,
+        "sort_by": sort_by,
+        "sort_order": sort_order,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    _check_json("the search", body)
+    return Call("POST", "/threads/search", params=params, json=body, headers=headers, retry=retry)
+
+
+def health(*, retry: RetryPolicy | None = None) -> Call[Any]:
+    """``GET /ok``: the server is up (needs no API key)."""
+    return Call("GET", "/ok", retry=retry)
+
+
+def info(*, retry: RetryPolicy | None = None) -> Call[Any]:
+    """``GET /info``: the server's version and flags (needs no API key)."""
+    return Call("GET", "/info", retry=retry)
+
+
+# --------------------------------------------------------------------------------------------
+# Failures: what is retried, how long to wait, and what a broken exchange becomes.
+
+
+def transport_error(
+    call: Call[Any], exc: httpx.TransportError, base_url: str
+) -> LangGraphConnectionError:
+    """A transport failure as a typed error; connect-phase failures never reached the server."""
+    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    what = "could not connect to" if never_sent else "lost the connection to"
+    return LangGraphConnectionError(
+        f"{call.method} {call.path}: {what} the LangGraph server at {base_url} "
+        f"({type(exc).__name__}: {exc or 'no detail'})",
+        method=call.method,
+        path=call.path,
+        may_have_reached_server=not never_sent,
+    )
+
+
+def is_retryable(exc: BaseException, call: Call[Any]) -> bool:
+    """Transient failures are retried; a run creation only when re-sending cannot duplicate it.
+
+    For a creating request that means: the connection was never made, or the server refused it
+    outright with 429. A 502/504 or a broken connection may hide a run that was created.
+    """
+    if isinstance(exc, LangGraphStreamInterruptedError):
+        return False
+    if isinstance(exc, LangGraphConnectionError):
+        return not (call.creates_run and exc.may_have_reached_server)
+    if isinstance(exc, LangGraphHTTPError) and exc.status_code in RETRYABLE_STATUS:
+        return not call.creates_run or exc.status_code == 429
+    return False
+
+
+def retry_wait(exc: BaseException | None, backoff: float) -> float:
+    """Seconds to wait before the next try: the backoff, but never less than ``Retry-After``."""
+    retry_after = getattr(exc, "retry_after", None)
+    return max(backoff, retry_after) if retry_after is not None else backoff
+
+
+def retry_after_too_long(exc: BaseException | None, policy: RetryPolicy) -> bool:
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and retry_after > policy.max_retry_after
+
+
+def broken_body(
+    call: Call[T], response: httpx.Response, exc: httpx.TransportError, base_url: str
+) -> Call[T]:
+    """The answer broke off after the server accepted the request.
+
+    A long poll re-joins the run named by ``Location``; anything else fails, naming the run the
+    server had already created (from ``Content-Location``) so nothing is lost silently.
+    """
+    location = response.headers.get("location")
+    if call.follow_location and location and location.endswith("/join"):
+        return Call(
+            "GET",
+            location,
+            headers=call.headers,
+            follow_location=True,
+            decode=call.decode,
+            retry=call.retry,
+        )
+    error = transport_error(call, exc, base_url)
+    meta = run_metadata(response)
+    if meta:
+        error.args = (
+            f"{error.args[0]}; the server had created run {meta['run_id']} on thread "
+            f"{meta['thread_id']}",
+        )
+    raise error
+
+
+class SSEDecoder:
+    """Server-sent events, line by line: ``event:``/``data:``/``id:`` fields, a blank line ends
+    an event, lines starting with ``:`` are comments (the server's 5 s heartbeats)."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+        self._id: str | None = None
+
+    def feed(self, line: str) -> StreamPart | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        return None
+
+    def flush(self) -> StreamPart | None:
+        """An event not followed by a blank line before EOF is incomplete: the spec drops it."""
+        self.__init__()  # type: ignore[misc]
+        return None
+
+    def _dispatch(self) -> StreamPart | None:
+        if not self._data and not self._event:
+            self._id = None
+            return None
+        part = stream_part(self._event, "\n".join(self._data), self._id)
+        self._event, self._data, self._id = "", [], None
+        return part

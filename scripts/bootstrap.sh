@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for airflow-lg, idempotently:
+#   .venv         the provider, Apache Airflow and the dev tools, from requirements/dev.txt
+#   .venv-server  a LangGraph Agent Server (langgraph dev), from requirements/server.txt; it
+#                 cannot share a virtualenv with Airflow 3.3 (conflicting structlog pins)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v uv >/dev/null 2>&1; then
+  python3 -m pip install --quiet "uv==0.13.9"
+fi
+[ -x .venv/bin/python ] || uv venv --quiet --python python3.11 .venv
+VIRTUAL_ENV=.venv uv pip sync --quiet requirements/dev.txt
+VIRTUAL_ENV=.venv uv pip install --quiet --no-deps --editable .
+.venv/bin/python scripts/agent_server.py setup
