@@ -45,6 +45,11 @@ def _identity(body: Any, response: httpx.Response) -> Any:
     return body
 
 
+def _nothing(body: Any, response: httpx.Response) -> None:
+    """For commands (cancel, delete) whose answer carries nothing: return None as the SDK does."""
+    return None
+
+
 @dataclass(frozen=True)
 class Call(Generic[T]):
     """A request/response exchange, described without doing any I/O."""
@@ -280,6 +285,15 @@ class StreamCursor:
     def resume(self, cause: Exception) -> StreamCall:
         """The stream call that picks up after the last event, or an error saying why not."""
         call = self.stream.call
+        if self.stream.resumable and self.run_id and not self.thread_id:
+            raise LangGraphStreamInterruptedError(
+                f"the stream of {call.method} {call.path} broke off ({cause}) and cannot be "
+                "resumed: the server does not say which thread a stateless run is on, and a "
+                f"stream is re-joined on its thread; stream on a thread to make it resumable "
+                f"(run {self.run_id} may still be running)",
+                run_id=self.run_id,
+                thread_id=None,
+            ) from None
         if not (self.stream.resumable and self.thread_id and self.run_id):
             raise LangGraphStreamInterruptedError(
                 f"the stream of {call.method} {call.path} broke off ({cause}) and cannot be "
@@ -518,6 +532,7 @@ def cancel_run(
         one_run_path(thread_id, run_id, "/cancel"),
         params=merged_params(own, params),
         headers=headers,
+        decode=_nothing,
         retry=retry,
     )
 
@@ -532,7 +547,12 @@ def delete_run(
 ) -> Call[Any]:
     """``runs.delete`` (cancel a running run first: deleting it leaves the thread busy)."""
     return Call(
-        "DELETE", one_run_path(thread_id, run_id), params=params, headers=headers, retry=retry
+        "DELETE",
+        one_run_path(thread_id, run_id),
+        params=params,
+        headers=headers,
+        decode=_nothing,
+        retry=retry,
     )
 
 

@@ -1,0 +1,19 @@
+"""A private, throwaway AIRFLOW_HOME for test processes, set before Airflow is imported.
+
+Airflow reads its configuration once, at import: each tier's conftest calls
+:func:`use_private_airflow_home` at import time, before any test module imports airflow_lg.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def use_private_airflow_home() -> str:
+    home = os.environ.get("AIRFLOW_LG_TEST_HOME") or tempfile.mkdtemp(prefix="airflow-lg-home-")
+    os.environ["AIRFLOW_LG_TEST_HOME"] = home
+    os.environ.setdefault("AIRFLOW_HOME", home)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    return home
