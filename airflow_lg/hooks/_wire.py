@@ -712,7 +712,7 @@ def transport_error(
     what = "could not connect to" if never_sent else "lost the connection to"
     return LangGraphConnectionError(
         f"{call.method} {call.path}: {what} the LangGraph server at {base_url} "
-        f"({type(exc).__name__}: {exc or 'no detail'})",
+        f"({type(exc).__name__}: {str(exc) or 'no detail'})",
         method=call.method,
         path=call.path,
         may_have_reached_server=not never_sent,
