@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class LangGraphError(AirflowException):
@@ -151,3 +151,25 @@ def format_detail(detail: Any) -> str:
                 parts.append(str(item))
         return "; ".join(parts)
     return str(detail)
+
+
+class LangGraphRunTimeoutError(LangGraphError):
+    """The *server* stopped the run at its own time limit (run status ``timeout``)."""
+
+
+class LangGraphWaitTimeoutError(LangGraphError):
+    """*We* stopped waiting: the task's ``wait_timeout`` passed while runs were still going."""
+
+
+class LangGraphRunCancelledError(LangGraphError, AirflowFailException):
+    """The run was cancelled on the server (status ``interrupted``); retrying would not help."""
+
+
+class LangGraphRunPausedError(LangGraphError, AirflowFailException):
+    """The run paused for a human (``interrupt()``); resume its thread with
+    ``command={"resume": ...}``. The interrupts are in XCom under ``interrupts``."""
+
+    def __init__(self, message: str, *, interrupts: list[Any], thread_id: str | None) -> None:
+        super().__init__(message)
+        self.interrupts = interrupts
+        self.thread_id = thread_id

@@ -42,7 +42,7 @@ async def test_a_run_on_an_unknown_thread_is_not_found(lg: Transport) -> None:
 
 
 async def test_a_non_uuid_id_is_a_validation_error(lg: Transport) -> None:
-    with pytest.raises(LangGraphValidationError, match="HTTP 422.*UUID"):
+    with pytest.raises(LangGraphValidationError, match=r"HTTP 422.*UUID"):
         await lg.get_run("not-a-uuid", str(uuid.uuid4()))
 
 

@@ -10,10 +10,12 @@ import os
 import tempfile
 
 
-def use_private_airflow_home() -> str:
+def use_private_airflow_home(dags_folder: str | None = None) -> str:
     home = os.environ.get("AIRFLOW_LG_TEST_HOME") or tempfile.mkdtemp(prefix="airflow-lg-home-")
     os.environ["AIRFLOW_LG_TEST_HOME"] = home
     os.environ.setdefault("AIRFLOW_HOME", home)
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    if dags_folder:
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
     return home

@@ -1,0 +1,341 @@
+"""What every run-driving operator shares: Airflow identity, waiting (in the worker or deferred
+to the triggerer), outcomes, and cancelling the remote runs when the task is killed.
+
+An *outcome* is a run's end as a user acts on it: ``success`` (output in XCom), ``paused``
+(the agent called ``interrupt()``: the run's status is ``success`` but it waits for a human),
+``error`` (the agent raised), ``timeout`` (the *server* stopped it) and ``cancelled`` (status
+``interrupted``). Our own wait deadline is not an outcome of the run but of the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout
+
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphError,
+    LangGraphNotFoundError,
+    LangGraphRunCancelledError,
+    LangGraphRunFailedError,
+    LangGraphRunPausedError,
+    LangGraphRunTimeoutError,
+    LangGraphWaitTimeoutError,
+)
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.schema import TERMINAL_RUN_STATUSES, interrupts_of
+from airflow_lg.triggers.runs import (
+    EVENT_STATUSES,
+    LangGraphRunTrigger,
+    WaitDeadlineExceeded,
+    WaitOptions,
+    wait_for_runs,
+)
+
+OnInterrupt = Literal["fail", "succeed"]
+WaitMode = Literal["poll", "join"]
+CancelAction = Literal["interrupt", "rollback"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "wait_mode": ("poll", "join"),
+    "cancel_action": ("interrupt", "rollback"),
+    "on_interrupt": ("fail", "succeed"),
+}
+
+
+def default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def airflow_identity(context: Any) -> dict[str, Any]:
+    """Run metadata that traces a run on the server back to its task instance."""
+    ti = context["ti"]
+    logical_date = context.get("logical_date")
+    return {
+        "airflow_dag_id": ti.dag_id,
+        "airflow_task_id": ti.task_id,
+        "airflow_run_id": ti.run_id,
+        "airflow_map_index": ti.map_index,
+        "airflow_try_number": ti.try_number,
+        "airflow_logical_date": logical_date.isoformat() if logical_date else None,
+    }
+
+
+def check_choice(name: str, value: str) -> None:
+    if value not in _CHOICES[name]:
+        raise LangGraphConfigError(f"{name} must be one of {_CHOICES[name]}, got {value!r}")
+
+
+def read_outcome(hook: LangGraphHook, ref: dict[str, Any]) -> dict[str, Any]:
+    """The outcome of an ended run: ``ref`` (thread_id, run_id, status) plus ``outcome`` and
+    ``output`` / ``error`` / ``interrupts``. ``join`` answers at once for an ended run and carries
+    the values, the agent's error, or the interrupt payloads."""
+    outcome: dict[str, Any] = {
+        "thread_id": ref["thread_id"],
+        "run_id": ref["run_id"],
+        "status": ref["status"],
+    }
+    try:
+        body = hook.join_run(ref["thread_id"], ref["run_id"], raise_error=False)
+    except LangGraphNotFoundError:
+        body = None  # a rolled-back run is deleted with its state
+    status = ref["status"]
+    if status == "success":
+        interrupts = interrupts_of(body)
+        outcome["outcome"] = "paused" if interrupts else "success"
+        outcome["output"] = body
+        if interrupts:
+            outcome["interrupts"] = interrupts
+    elif status == "error":
+        error = body.get("__error__") if isinstance(body, dict) else None
+        outcome["outcome"] = "error"
+        outcome["error"] = error or {"error": "Error", "message": "the server gave no detail"}
+    elif status == "timeout":
+        outcome["outcome"] = "timeout"
+        outcome["output"] = body
+        outcome["error"] = {
+            "error": "RunTimeout",
+            "message": "the server stopped the run at its time limit",
+        }
+    else:  # interrupted: cancelled by a client
+        outcome["outcome"] = "cancelled"
+        outcome["error"] = {"error": "RunCancelled", "message": "the run was cancelled"}
+    return outcome
+
+
+def raise_for_outcome(outcome: dict[str, Any], on_interrupt: OnInterrupt) -> Any:
+    """The run's output, or the error a user can act on."""
+    kind = outcome["outcome"]
+    where = f"run {outcome['run_id']} on thread {outcome['thread_id']}"
+    if kind == "success" or (kind == "paused" and on_interrupt == "succeed"):
+        return outcome.get("output")
+    if kind == "paused":
+        raise LangGraphRunPausedError(
+            f"LangGraph {where} paused for human input (interrupt); resume the thread with "
+            f"command={{'resume': ...}} or set on_interrupt='succeed'. Interrupts: "
+            f"{outcome['interrupts']!r:.500}",
+            interrupts=outcome["interrupts"],
+            thread_id=outcome["thread_id"],
+        )
+    error = outcome.get("error") or {}
+    if kind == "error":
+        raise LangGraphRunFailedError(
+            str(error.get("error")),
+            str(error.get("message")),
+            run_id=outcome["run_id"],
+            thread_id=outcome["thread_id"],
+        )
+    if kind == "timeout":
+        raise LangGraphRunTimeoutError(
+            f"LangGraph {where} hit the server's time limit (status timeout)"
+        )
+    raise LangGraphRunCancelledError(f"LangGraph {where} was cancelled (status interrupted)")
+
+
+def validate_event(event: Any) -> dict[str, Any]:
+    """A trigger event, checked before anything acts on it."""
+    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+        raise LangGraphError(f"unexpected trigger event: {event!r:.300}")
+    runs = event.get("runs")
+    if not isinstance(runs, list) or not all(
+        isinstance(r, dict) and r.get("thread_id") and r.get("run_id") for r in runs
+    ):
+        raise LangGraphError(f"trigger event without valid runs: {event!r:.300}")
+    return event
+
+
+class LangGraphBaseOperator(BaseOperator):
+    """The connection, the outcome policy, and cancelling remote runs when the task is killed.
+
+    :param langgraph_conn_id: the ``langgraph`` connection.
+    :param cancel_on_kill: cancel the remote run(s) whenever the task stops waiting without a
+        result: killed, marked failed or cleared (also while deferred), execution_timeout, or
+        wait_timeout.
+    :param cancel_action: ``interrupt`` (stop the run) or ``rollback`` (also delete it).
+    :param on_interrupt: a run that paused for a human: ``fail`` the task (default) or
+        ``succeed`` with the output, whose ``__interrupt__`` holds the question.
+    """
+
+    ui_color = "#1c3c3c"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        langgraph_conn_id: str = LangGraphHook.default_conn_name,
+        cancel_on_kill: bool = True,
+        cancel_action: CancelAction = "interrupt",
+        on_interrupt: OnInterrupt = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.langgraph_conn_id = langgraph_conn_id
+        self.cancel_on_kill = cancel_on_kill
+        self.cancel_action = cancel_action
+        self.on_interrupt = on_interrupt
+        check_choice("cancel_action", cancel_action)
+        check_choice("on_interrupt", on_interrupt)
+        self._active_runs: list[dict[str, Any]] = []
+
+    @cached_property
+    def hook(self) -> LangGraphHook:
+        return LangGraphHook(self.langgraph_conn_id)
+
+    def on_kill(self) -> None:
+        """Killed while running in a worker (marked failed, cleared, execution_timeout)."""
+        self._cancel(self._active_runs)
+
+    def _cancel(self, runs: Sequence[dict[str, Any]]) -> None:
+        """Cancel with the sync client: on_kill runs in a signal handler, possibly while the
+        worker's event loop is busy waiting, so no event loop may be started here."""
+        if not self.cancel_on_kill:
+            return
+        for ref in runs:
+            try:
+                self.hook.cancel_run(ref["thread_id"], ref["run_id"], action=self.cancel_action)
+                self.log.info("Cancelled LangGraph run %s (%s)", ref["run_id"], self.cancel_action)
+            except LangGraphNotFoundError:
+                self.log.info("LangGraph run %s had already ended", ref["run_id"])
+            except LangGraphError as exc:
+                self.log.error("Could not cancel LangGraph run %s: %s", ref["run_id"], exc)
+
+
+class WaitingMixin:
+    """Waiting for runs in the worker or, deferred, in the triggerer (same code in both).
+
+    Host classes call :meth:`init_waiting` from ``__init__`` with these parameters:
+
+    :param deferrable: wait in the triggerer instead of a worker slot (default: Airflow's
+        ``[operators] default_deferrable``).
+    :param wait_mode: ``poll`` (``get_run`` every ``poll_interval`` seconds) or ``join`` (a
+        long poll the server answers when the run ends: no polling delay).
+    :param poll_interval: seconds between polls, and between tries after a failure.
+    :param wait_timeout: seconds to wait for the run(s) before failing (None: no limit). Distinct
+        from ``execution_timeout``, which Airflow applies to the whole task.
+    :param failure_budget: consecutive transient failures (server down, 5xx, 429) tolerated while
+        waiting before the task fails; the run goes on meanwhile.
+    """
+
+    hook: LangGraphHook
+    langgraph_conn_id: str
+    cancel_on_kill: bool
+    cancel_action: CancelAction
+    execution_timeout: timedelta | None
+    log: Any
+    _active_runs: list[dict[str, Any]]
+
+    def init_waiting(
+        self,
+        deferrable: bool | None,
+        wait_mode: WaitMode,
+        poll_interval: float,
+        wait_timeout: float | timedelta | None,
+        failure_budget: int,
+    ) -> None:
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.wait_mode = wait_mode
+        self.poll_interval = float(poll_interval)
+        if isinstance(wait_timeout, timedelta):
+            wait_timeout = wait_timeout.total_seconds()
+        self.wait_timeout = wait_timeout
+        self.failure_budget = failure_budget
+        check_choice("wait_mode", wait_mode)
+        if self.poll_interval <= 0:
+            raise LangGraphConfigError(f"poll_interval must be > 0, got {poll_interval!r}")
+        if failure_budget < 0:
+            raise LangGraphConfigError(f"failure_budget must be >= 0, got {failure_budget!r}")
+
+    def _deadline(self, context: Any) -> tuple[float | None, str]:
+        """The absolute time to stop waiting, and why: our wait_timeout, or — when deferred,
+        since Airflow does not apply it to deferred tasks — the end of execution_timeout."""
+        deadline = time.time() + self.wait_timeout if self.wait_timeout is not None else None
+        reason = "wait_timeout"
+        start = getattr(context["ti"], "start_date", None)
+        if self.deferrable and self.execution_timeout and start is not None:
+            end = start.timestamp() + self.execution_timeout.total_seconds()
+            if deadline is None or end < deadline:
+                deadline, reason = end, "execution_timeout"
+        return deadline, reason
+
+    def wait_for(
+        self, context: Any, runs: Sequence[dict[str, Any]], stop_statuses: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Wait for ``runs`` to end; returns their final ``{thread_id, run_id, status}``.
+
+        Deferrable: checks once, and if any run is still going, defers (the task resumes in
+        :meth:`execute_complete`). Otherwise waits right here, with the code the trigger runs.
+        """
+        self._active_runs = [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in runs]
+        stops = frozenset(stop_statuses or TERMINAL_RUN_STATUSES)
+        deadline, reason = self._deadline(context)
+        if self.deferrable:
+            current = [self._status(r) for r in self._active_runs]
+            if all(r["status"] in stops for r in current):
+                return current
+            self.defer(  # type: ignore[attr-defined]
+                trigger=LangGraphRunTrigger(
+                    runs=self._active_runs,
+                    langgraph_conn_id=self.langgraph_conn_id,
+                    wait_mode=self.wait_mode,
+                    poll_interval=self.poll_interval,
+                    failure_budget=self.failure_budget,
+                    deadline=deadline,
+                    deadline_reason=reason,  # type: ignore[arg-type]
+                    cancel_on_kill=self.cancel_on_kill,
+                    cancel_action=self.cancel_action,
+                    stop_statuses=sorted(stops),
+                ),
+                method_name="execute_complete",
+                # None: Airflow's own trigger timeout would skip our cancel (cleanup only);
+                # the trigger enforces the deadline itself.
+                timeout=None,
+            )
+        options = WaitOptions(
+            mode=self.wait_mode,
+            poll_interval=self.poll_interval,
+            failure_budget=self.failure_budget,
+            deadline=deadline,
+            deadline_reason=reason,  # type: ignore[arg-type]
+            stop_statuses=stops,
+        )
+        try:
+            return asyncio.run(self._wait_async(options))
+        except WaitDeadlineExceeded as exc:
+            self._cancel(exc.pending)  # type: ignore[attr-defined]
+            raise
+
+    async def _wait_async(self, options: WaitOptions) -> list[dict[str, Any]]:
+        try:
+            return await wait_for_runs(self.hook, self._active_runs, options, self.log)
+        finally:
+            await LangGraphHook.aclose_loop_clients()
+
+    def _status(self, ref: dict[str, Any]) -> dict[str, Any]:
+        run = self.hook.get_run(ref["thread_id"], ref["run_id"])
+        return {**ref, "status": run["status"]}
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: validate its event, then finish like a sync wait."""
+        event = validate_event(event)
+        self._active_runs = [
+            {"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in event["runs"]
+        ]
+        if event["status"] == "failed":
+            raise LangGraphError(f"waiting for the LangGraph run(s) failed: {event.get('message')}")
+        if event["status"] == "deadline":
+            if event.get("reason") == "execution_timeout":
+                raise AirflowTaskTimeout(f"execution_timeout reached: {event.get('message')}")
+            raise LangGraphWaitTimeoutError(f"wait_timeout reached: {event.get('message')}")
+        return self.complete(context, event["runs"])
+
+    def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
+        """Turn the ended runs into the task's result (host classes)."""
+        raise NotImplementedError

@@ -1,0 +1,431 @@
+"""Operators that run agents on a LangGraph Agent Server.
+
+- :class:`CreateRunOperator` — ``runs.create``: a background run, optionally waited for
+  (polling or join, in the worker or deferred to the triggerer).
+- :class:`WaitRunOperator` — ``runs.wait`` (or ``runs.stream`` with ``stream_mode``): run and
+  block until the final values, logging progress as it happens when streaming.
+- :class:`BatchRunOperator` — ``runs.create_batch`` for many payloads, waited for together.
+
+Every run carries the task instance's identity in its ``metadata`` (``airflow_dag_id``,
+``airflow_task_id``, ``airflow_run_id``, ``airflow_map_index``, ``airflow_try_number``,
+``airflow_logical_date``) so a run on the server can be traced back to its task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow_lg.exceptions import LangGraphConfigError, LangGraphError, LangGraphRunFailedError
+from airflow_lg.operators._base import (
+    LangGraphBaseOperator,
+    WaitingMixin,
+    WaitMode,
+    airflow_identity,
+    raise_for_outcome,
+    read_outcome,
+)
+from airflow_lg.schema import RunCreateMetadata, StreamPart, interrupts_of
+
+# The runs.create / runs.wait arguments an operator passes through under their SDK names.
+_RUN_ARGS = (
+    "input",
+    "command",
+    "config",
+    "context",
+    "checkpoint",
+    "checkpoint_id",
+    "interrupt_before",
+    "interrupt_after",
+    "webhook",
+    "multitask_strategy",
+    "if_not_exists",
+    "on_completion",
+    "after_seconds",
+    "durability",
+)
+_TEMPLATED = ("assistant_id", "thread_id", "input", "command", "config", "context", "metadata")
+
+
+class _RunRequestOperator(LangGraphBaseOperator):
+    """The arguments of one run (``runs.create`` / ``runs.wait``), with the SDK's names."""
+
+    template_fields: Sequence[str] = _TEMPLATED
+    template_fields_renderers = {
+        k: "json" for k in ("input", "command", "config", "context", "metadata")
+    }
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        thread_id: str | None = None,
+        input: Any = None,
+        command: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        checkpoint_id: str | None = None,
+        interrupt_before: str | list[str] | None = None,
+        interrupt_after: str | list[str] | None = None,
+        webhook: str | None = None,
+        multitask_strategy: str | None = None,
+        if_not_exists: str | None = None,
+        on_completion: str | None = None,
+        after_seconds: int | None = None,
+        durability: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not assistant_id:
+            raise LangGraphConfigError("assistant_id is required (a graph name or assistant UUID)")
+        self.assistant_id = assistant_id
+        self.thread_id = thread_id
+        self.input = input
+        self.command = command
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+        self.checkpoint = checkpoint
+        self.checkpoint_id = checkpoint_id
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.webhook = webhook
+        self.multitask_strategy = multitask_strategy
+        self.if_not_exists = if_not_exists
+        self.on_completion = on_completion
+        self.after_seconds = after_seconds
+        self.durability = durability
+
+    def run_arguments(self, context: Any) -> dict[str, Any]:
+        """The hook arguments of this run: the SDK's, plus the task's identity in metadata."""
+        arguments = {name: getattr(self, name) for name in _RUN_ARGS}
+        arguments["metadata"] = {**airflow_identity(context), **(self.metadata or {})}
+        return arguments
+
+    def remember_run(self, context: Any, run: RunCreateMetadata | dict[str, Any]) -> None:
+        """As soon as the run exists: XCom, and a note for on_kill."""
+        ti = context["ti"]
+        ti.xcom_push(key="run_id", value=run["run_id"])
+        ti.xcom_push(key="thread_id", value=run.get("thread_id"))
+        ti.xcom_push(key="assistant_id", value=self.assistant_id)
+        self._last_run = {"run_id": run["run_id"], "thread_id": run.get("thread_id")}
+        if run.get("thread_id"):
+            self._active_runs = [{"thread_id": run["thread_id"], "run_id": run["run_id"]}]
+        self.log.info("LangGraph run %s created on thread %s", run["run_id"], run.get("thread_id"))
+
+    def publish(self, context: Any, outcome: dict[str, Any]) -> Any:
+        """XCom the outcome's status (and interrupts), then return the output or raise."""
+        ti = context["ti"]
+        ti.xcom_push(key="status", value=outcome["status"])
+        if outcome.get("interrupts"):
+            ti.xcom_push(key="interrupts", value=outcome["interrupts"])
+        result = raise_for_outcome(outcome, self.on_interrupt)  # type: ignore[arg-type]
+        self._active_runs = []
+        return result
+
+
+class CreateRunOperator(WaitingMixin, _RunRequestOperator):
+    """Create a background run (``runs.create``) and, by default, wait for its output.
+
+    XCom: ``run_id``, ``thread_id``, ``assistant_id`` as soon as the run exists; ``status``
+    (and ``interrupts`` if it paused for a human) when it ends; the return value is the run's
+    final values (``wait_for_completion=True``) or the Run (``False``).
+
+    A stateless run (``thread_id=None``) is created with ``on_completion="keep"`` unless you say
+    otherwise: with the server's default ``delete`` the run and its result vanish when it ends,
+    and nobody could read them — not this task, not a sensor, not you in the server's UI.
+
+    :param wait_for_completion: wait for the run to end and return its output.
+    :param stream_mode: / :param stream_resumable: / :param stream_subgraphs: what the run
+        records for a later ``join_stream``.
+    (The waiting parameters are those of :class:`~airflow_lg.operators._base.WaitingMixin`;
+    the kill/interrupt ones those of :class:`~airflow_lg.operators._base.LangGraphBaseOperator`.)
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        stream_mode: str | list[str] = "values",
+        stream_resumable: bool = False,
+        stream_subgraphs: bool = False,
+        deferrable: bool | None = None,
+        wait_mode: WaitMode = "poll",
+        poll_interval: float = 5.0,
+        wait_timeout: float | timedelta | None = None,
+        failure_budget: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.stream_mode = stream_mode
+        self.stream_resumable = stream_resumable
+        self.stream_subgraphs = stream_subgraphs
+        self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
+
+    def execute(self, context: Any) -> Any:
+        arguments = self.run_arguments(context)
+        if self.thread_id is None and arguments["on_completion"] is None:
+            arguments["on_completion"] = "keep"
+        run = self.hook.create_run(
+            self.thread_id,
+            self.assistant_id,
+            stream_mode=self.stream_mode,
+            stream_resumable=self.stream_resumable,
+            stream_subgraphs=self.stream_subgraphs,
+            **arguments,
+        )
+        self.remember_run(context, run)
+        if not self.wait_for_completion:
+            return run
+        ended = self.wait_for(context, [{**run, "status": run["status"]}])
+        return self.complete(context, ended)
+
+    def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
+        return self.publish(context, read_outcome(self.hook, runs[0]))
+
+
+class WaitRunOperator(_RunRequestOperator):
+    """Run an agent and block until its final values (``runs.wait``) — the remote ``ainvoke``.
+
+    With ``stream_mode`` it streams instead (``runs.stream``) and writes the run's progress to
+    the task log as it happens — one line per node update, custom event or error — then
+    returns the final values. ``values`` is added to the modes if missing (the final values
+    come from it).
+
+    By default the run is cancelled if the worker disconnects (``on_disconnect="cancel"``
+    while ``cancel_on_kill``), so a killed task does not leave its run going.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream_mode: str | list[str] | None = None,
+        stream_subgraphs: bool = False,
+        on_disconnect: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.stream_mode = stream_mode
+        self.stream_subgraphs = stream_subgraphs
+        self.on_disconnect = on_disconnect or ("cancel" if self.cancel_on_kill else "continue")
+
+    def execute(self, context: Any) -> Any:
+        arguments = self.run_arguments(context)
+        created = lambda meta: self.remember_run(context, meta)  # noqa: E731
+        if self.stream_mode is None:
+            result = self.hook.wait_run(
+                self.thread_id,
+                self.assistant_id,
+                on_disconnect=self.on_disconnect,
+                on_run_created=created,
+                raise_error=True,
+                **arguments,
+            )
+        else:
+            result = self._stream(arguments, created)
+        return self.publish(context, self._outcome_of(result))
+
+    def _stream(self, arguments: dict[str, Any], created: Any) -> Any:
+        mode = self.stream_mode or "values"
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if "values" not in modes:
+            modes.append("values")
+        values: Any = None
+        for part in self.hook.stream_run(
+            self.thread_id,
+            self.assistant_id,
+            stream_mode=modes,
+            stream_subgraphs=self.stream_subgraphs,
+            on_disconnect=self.on_disconnect,
+            on_run_created=created,
+            **arguments,
+        ):
+            self.log_progress(part)
+            if part.event == "values":
+                values = part.data
+            elif part.event == "error":
+                error = part.data if isinstance(part.data, dict) else {"message": part.data}
+                raise LangGraphRunFailedError(
+                    str(error.get("error", "Error")),
+                    str(error.get("message", "")),
+                    run_id=self._active_run_id(),
+                    thread_id=self.thread_id,
+                )
+        return values
+
+    def _active_run_id(self) -> str | None:
+        return self._active_runs[0]["run_id"] if self._active_runs else None
+
+    def _outcome_of(self, result: Any) -> dict[str, Any]:
+        last = getattr(self, "_last_run", {})
+        interrupts = interrupts_of(result)
+        outcome = {**last, "status": "success", "output": result}
+        if interrupts:
+            outcome.update(outcome="paused", interrupts=interrupts)
+        else:
+            outcome["outcome"] = "success"
+        return outcome
+
+    def log_progress(self, part: StreamPart) -> None:
+        """One readable line per event worth a human's attention."""
+        line = progress_line(part)
+        if line:
+            self.log.info("%s", line)
+
+
+def progress_line(part: StreamPart) -> str | None:
+    """A stream event as one log line (None for events too chatty to log one by one)."""
+    event, data = part.event, part.data
+    if event == "metadata" and isinstance(data, dict):
+        return f"run {data.get('run_id')} started (attempt {data.get('attempt', 1)})"
+    if event.startswith("updates") and isinstance(data, dict):
+        return "; ".join(_node_update(node, update) for node, update in data.items())
+    if event.startswith("custom"):
+        return f"custom: {_short(data)}"
+    if event == "error":
+        return f"error: {_short(data)}"
+    if event.startswith(("values", "messages", "debug", "tasks", "checkpoints", "events")):
+        return None
+    return f"{event}: {_short(data)}"
+
+
+def _node_update(node: str, update: Any) -> str:
+    if node == "__interrupt__":
+        return f"paused for human input: {_short(update)}"
+    if not update:
+        return f"node {node} finished (no update)"
+    keys = ", ".join(update) if isinstance(update, dict) else _short(update)
+    return f"node {node} finished: updated {keys}"
+
+
+def _short(data: Any, limit: int = 300) -> str:
+    text = json.dumps(data, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
+    """Many stateless runs through ``runs.create_batch``, waited for together.
+
+    Give either ``inputs`` (one graph input per run) or ``payloads`` (full ``RunCreate`` items:
+    ``input``, ``config``, ``context``, ``metadata``, ...; ``assistant_id`` defaults to the
+    operator's). Both are templated and can come from an upstream task's XCom. Items are sent
+    in chunks of ``chunk_size``, each kept (``on_completion="keep"``) so its result can be read.
+
+    Returns (and pushes to XCom) ``{"runs": [...], "counts": {...}}``: one entry per payload, in
+    input order, ``{index, run_id, thread_id, status, outcome, output | error}``, and the
+    number of runs per outcome. With ``fail_on_partial_error`` (default) the task fails if any
+    run did not succeed — after pushing the results, so nothing is lost.
+    """
+
+    template_fields: Sequence[str] = (
+        "assistant_id",
+        "inputs",
+        "payloads",
+        "config",
+        "context",
+        "metadata",
+    )
+    template_fields_renderers = {
+        k: "json" for k in ("inputs", "payloads", "config", "context", "metadata")
+    }
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        inputs: Sequence[Any] | str | None = None,
+        payloads: Sequence[dict[str, Any]] | str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        chunk_size: int = 100,
+        fail_on_partial_error: bool = True,
+        deferrable: bool | None = None,
+        wait_mode: WaitMode = "poll",
+        poll_interval: float = 5.0,
+        wait_timeout: float | timedelta | None = None,
+        failure_budget: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (inputs is None) == (payloads is None):
+            raise LangGraphConfigError("BatchRunOperator needs exactly one of inputs or payloads")
+        if not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise LangGraphConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        self.assistant_id = assistant_id
+        self.inputs = inputs
+        self.payloads = payloads
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+        self.chunk_size = chunk_size
+        self.fail_on_partial_error = fail_on_partial_error
+        self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
+
+    def items(self, context: Any) -> list[dict[str, Any]]:
+        """The RunCreate items to send, each kept and tagged with the task and its index."""
+        source = self.inputs if self.inputs is not None else self.payloads
+        name = "inputs" if self.inputs is not None else "payloads"
+        if isinstance(source, (str, bytes, dict)) or not isinstance(source, Sequence):
+            raise LangGraphConfigError(
+                f"{name} must be a list, got {type(source).__name__}: {source!r:.200}"
+            )
+        if not source:
+            raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
+        identity = airflow_identity(context)
+        items = []
+        for index, entry in enumerate(source):
+            if self.payloads is not None and not isinstance(entry, dict):
+                raise LangGraphConfigError(
+                    f"payloads[{index}] must be a mapping, got {entry!r:.200}"
+                )
+            item = dict(entry) if self.payloads is not None else {"input": entry}
+            item.setdefault("assistant_id", self.assistant_id)
+            item.setdefault("config", self.config)
+            item.setdefault("context", self.context)
+            item.setdefault("on_completion", "keep")
+            item["metadata"] = {
+                **identity,
+                "airflow_batch_index": index,
+                **(self.metadata or {}),
+                **(item.get("metadata") or {}),
+            }
+            items.append(item)
+        return items
+
+    def execute(self, context: Any) -> Any:
+        items = self.items(context)
+        runs: list[dict[str, Any]] = []
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start : start + self.chunk_size]
+            created = self.hook.create_batch(chunk)
+            runs.extend({"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in created)
+            self._active_runs = list(runs)
+            context["ti"].xcom_push(key="runs", value=runs)
+            self.log.info("Created runs %d-%d of %d", start + 1, start + len(chunk), len(items))
+        return self.complete(context, self.wait_for(context, runs))
+
+    def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
+        results = []
+        for index, ref in enumerate(runs):
+            outcome = read_outcome(self.hook, ref)
+            results.append({"index": index, **outcome})
+        counts = dict(Counter(r["outcome"] for r in results))
+        summary = {"runs": results, "counts": counts, "total": len(results)}
+        self._active_runs = []
+        failed = [r for r in results if r["outcome"] != "success"]
+        if failed and self.fail_on_partial_error:
+            context["ti"].xcom_push(key="batch", value=summary)
+            raise LangGraphError(
+                f"{len(failed)} of {len(results)} runs did not succeed ({counts}); first: "
+                f"#{failed[0]['index']} run {failed[0]['run_id']}: "
+                f"{_short(failed[0].get('error') or failed[0].get('interrupts'))}. "
+                "All results are in XCom under 'batch'."
+            )
+        return summary
