@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one command that sets up a fresh machine and runs every test, tier by tier, so that a
+# failure points at its layer:
+#   unit    pure logic, no server                         tests/unit
+#   server  the hook against a real LangGraph Agent Server tests/server
+#   dags    real DAGs through dag.test(), real server      tests/dags
+#   e2e     a real Airflow deployment (api-server, scheduler, dag-processor, triggerer)
+#                                                          tests/e2e
+# Each tier is its own pytest run (each needs its own Airflow settings). A tier that collects
+# no test fails (pytest exits 5), as does any lint or type error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+
+echo "== lint and types"
+.venv/bin/ruff check airflow_lg tests example_dags scripts agents
+.venv/bin/mypy
+
+for tier in unit server dags e2e; do
+  echo "== tier: $tier"
+  .venv/bin/python -m pytest -p no:cacheprovider "tests/$tier"
+done
