@@ -42,6 +42,11 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise LangGraphConfigError(f"retry max_attempts must be >= 1, got {self.max_attempts}")
+        if not isinstance(self.max_attempts, int) or self.max_retry_after < 0:
+            raise LangGraphConfigError(
+                "retry max_attempts must be an integer and max_retry_after >= 0, got "
+                f"{self.max_attempts!r}, {self.max_retry_after!r}"
+            )
         if self.min_wait < 0 or self.max_wait < self.min_wait:
             raise LangGraphConfigError(
                 f"retry waits must satisfy 0 <= min_wait <= max_wait, got {self.min_wait}, "
@@ -63,9 +68,20 @@ class RetryPolicy:
                 f"known: {sorted(self.__dataclass_fields__)}"
             )
         try:
-            return replace(self, **{k: type(getattr(self, k))(v) for k, v in overrides.items()})
+            coerced = {k: _coerce(getattr(self, k), v) for k, v in overrides.items()}
+            return replace(self, **coerced)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise LangGraphConfigError(f"invalid retry setting: {exc}") from None
+
+
+def _coerce(current: float, value: Any) -> float:
+    """A retry setting of the same type as its default; 2.7 attempts is an error, not 2."""
+    number = float(value)
+    if isinstance(current, int):
+        if number != int(number):
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
+    return number
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,15 @@ def base_url_of(host: str | None, schema: str | None, port: int | None) -> str:
         raise LangGraphConfigError(
             f"the LangGraph connection URL {host!r} is invalid: {exc}"
         ) from None
+    if parts.username or parts.password:
+        raise LangGraphConfigError(
+            "the LangGraph connection URL must not carry credentials: put the API key in the "
+            "connection's password field"
+        )
+    if parts.query or parts.fragment:
+        raise LangGraphConfigError(
+            f"the LangGraph connection URL {host!r} must not have a query or fragment"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LangGraphConfigError(
             f"the LangGraph connection URL {host!r} is invalid: expected http(s)://host[:port]"
@@ -156,16 +181,30 @@ def settings_from_connection(
     retry = extra.get("retry") or {}
     if isinstance(retry, str):
         retry = _json_field("retry", retry)
+    if not isinstance(retry, dict):
+        raise LangGraphConfigError(f"extra 'retry' must be a JSON object, got {retry!r}")
     return ClientSettings(
         base_url=base_url_of(host, schema, port),
         api_key=password or None,
         headers={str(k): str(v) for k, v in headers.items()},
         timeout=_timeout(extra.get("timeout")),
-        verify=_verify(extra.get("verify", True)),
-        retry=RetryPolicy().merged(retry if isinstance(retry, dict) else {}),
-        max_connections=int(extra.get("max_connections", 100)),
+        verify=_verify(extra.get("verify")),
+        retry=RetryPolicy().merged(retry),
+        max_connections=_positive_int("max_connections", extra.get("max_connections"), 100),
         studio_url_template=extra.get("studio_url_template") or None,
     )
+
+
+def _positive_int(name: str, value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0 or isinstance(value, bool):
+        raise LangGraphConfigError(f"extra {name!r} must be a positive integer, got {value!r}")
+    return number
 
 
 def _json_field(name: str, raw: str) -> Any:
@@ -200,12 +239,18 @@ def _timeout(value: Any) -> dict[str, float]:
     return timeout
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
 def _verify(value: Any) -> bool | str:
-    """``verify``: true/false, or the path of a CA bundle."""
+    """``verify``: true/false (unset means true), or the path of a CA bundle."""
+    if value is None or value == "":
+        return True
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, str):
         return value
     raise LangGraphConfigError(f"extra 'verify' must be true, false or a CA bundle path: {value!r}")

@@ -8,6 +8,7 @@ transport, so a wire fact (a path, a parameter's name, an error's shape) is writ
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -119,7 +120,7 @@ def run_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
 def _check_json(what: str, value: Any) -> None:
     """Fail before sending when a value cannot be sent as JSON, naming what was wrong."""
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)  # httpx refuses NaN/Infinity too, but late
     except (TypeError, ValueError) as exc:
         raise LangGraphConfigError(f"{what} is not JSON-serializable: {exc}") from None
 
@@ -227,7 +228,7 @@ def check_run_result(result: Any, response: httpx.Response, *, raise_error: bool
     error_type = str(error.get("error", "Error")) if isinstance(error, dict) else "Error"
     message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
     meta = run_metadata(response)
-    if message.startswith("404"):
+    if error_type == "HTTPException" and message.startswith("404"):
         raise LangGraphNotFoundError(
             404, response.request.method, response.request.url.path, message
         )
@@ -261,8 +262,10 @@ class StreamCursor:
         self.thread_id = stream.thread_id
         self.run_id = stream.run_id
         self.last_event_id: str | None = None
+        self.breaks = 0  # consecutive breaks without an event in between
         self._on_run_created = on_run_created
         self._seen: set[str] = set()
+        self._unidentified = False  # an event without id: a replay could not skip it
 
     def on_response(self, response: httpx.Response) -> None:
         meta = run_metadata(response)
@@ -278,13 +281,22 @@ class StreamCursor:
                 return None
             self._seen.add(part.id)
             self.last_event_id = part.id
+        else:
+            self._unidentified = True
+        self.breaks = 0
         if part.event == "metadata" and isinstance(part.data, dict) and not self.run_id:
             self.run_id = part.data.get("run_id")
         return part
 
-    def resume(self, cause: Exception) -> StreamCall:
+    def resume(self, cause: Exception, max_breaks: int) -> StreamCall:
         """The stream call that picks up after the last event, or an error saying why not."""
         call = self.stream.call
+        self.breaks += 1
+        if self.breaks >= max_breaks:
+            raise LangGraphConnectionError(
+                f"the stream of run {self.run_id} broke off {self.breaks} times in a row "
+                f"without an event in between; giving up ({cause})"
+            ) from None
         if self.stream.resumable and self.run_id and not self.thread_id:
             raise LangGraphStreamInterruptedError(
                 f"the stream of {call.method} {call.path} broke off ({cause}) and cannot be "
@@ -294,7 +306,7 @@ class StreamCursor:
                 run_id=self.run_id,
                 thread_id=None,
             ) from None
-        if not (self.stream.resumable and self.thread_id and self.run_id):
+        if self._unidentified or not (self.stream.resumable and self.thread_id and self.run_id):
             raise LangGraphStreamInterruptedError(
                 f"the stream of {call.method} {call.path} broke off ({cause}) and cannot be "
                 "resumed without losing events: create the run with stream_resumable=True to "
@@ -626,6 +638,8 @@ def create_thread(
 ) -> Call[Any]:
     """``threads.create``; with a chosen ``thread_id`` and ``if_exists="do_nothing"`` it is
     idempotent, hence safe to retry like any read."""
+    if isinstance(ttl, int):  # minutes, as in the SDK: the server wants a TTL object
+        ttl = {"ttl": ttl, "strategy": "delete"}
     body = {"thread_id": thread_id, "metadata": metadata, "if_exists": if_exists, "ttl": ttl}
     if graph_id:
         body["metadata"] = {**(metadata or {}), "graph_id": graph_id}
@@ -773,6 +787,53 @@ def broken_body(
     raise error
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+class LineDecoder:
+    """Bytes to lines, split only at ``\n``, ``\r`` and ``\r\n`` as SSE defines them.
+
+    Not ``str.splitlines()`` (nor httpx's ``iter_lines``): they also split at U+2028, U+2029
+    and U+0085, which the server sends raw inside JSON strings, and would cut an event's data.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        text = self._pending + self._decoder.decode(chunk)
+        held = ""
+        if text.endswith("\r"):  # maybe the first half of \r\n: wait for the next chunk
+            text, held = text[:-1], "\r"
+        *lines, last = _NEWLINE.split(text)
+        self._pending = last + held
+        return lines
+
+    def flush(self) -> list[str]:
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return _NEWLINE.split(rest.rstrip("\r")) if rest else []
+
+
+class SSEParser:
+    """Bytes of an event stream to :class:`StreamPart` objects."""
+
+    def __init__(self) -> None:
+        self._lines = LineDecoder()
+        self._events = SSEDecoder()
+
+    def feed(self, chunk: bytes) -> list[StreamPart]:
+        return self._parts(self._lines.feed(chunk))
+
+    def flush(self) -> list[StreamPart]:
+        """At EOF: the last line ends; an event not ended by a blank line is dropped."""
+        return self._parts(self._lines.flush())
+
+    def _parts(self, lines: list[str]) -> list[StreamPart]:
+        return [part for line in lines if (part := self._events.feed(line)) is not None]
+
+
 class SSEDecoder:
     """Server-sent events, line by line: ``event:``/``data:``/``id:`` fields, a blank line ends
     an event, lines starting with ``:`` are comments (the server's 5 s heartbeats)."""
@@ -795,11 +856,6 @@ class SSEDecoder:
             self._data.append(value)
         elif name == "id" and "\0" not in value:
             self._id = value
-        return None
-
-    def flush(self) -> StreamPart | None:
-        """An event not followed by a blank line before EOF is incomplete: the spec drops it."""
-        self.__init__()  # type: ignore[misc]
         return None
 
     def _dispatch(self) -> StreamPart | None:

@@ -31,10 +31,10 @@ from tenacity import (
     retry_if_exception,
 )
 
-from airflow_lg.exceptions import LangGraphConnectionError, LangGraphError
+from airflow_lg.exceptions import LangGraphError
 from airflow_lg.hooks import _wire
 from airflow_lg.hooks._settings import ClientSettings, RetryPolicy, settings_from_connection
-from airflow_lg.hooks._wire import Call, SSEDecoder, StreamCall, StreamCursor
+from airflow_lg.hooks._wire import Call, SSEParser, StreamCall, StreamCursor
 from airflow_lg.schema import StreamPart
 
 P = ParamSpec("P")
@@ -81,6 +81,13 @@ class _sync_stream(_Operation[P, Iterator[StreamPart]]):
 class _async_stream(_Operation[P, AsyncIterator[StreamPart]]):
     def bind(self, hook: LangGraphHook) -> Callable[P, AsyncIterator[StreamPart]]:
         return lambda *args, **kwargs: hook._aiter_stream(self.build(*args, **kwargs))
+
+
+def _accepted(cursor: StreamCursor, parts: list[StreamPart]) -> Iterator[StreamPart]:
+    """The parts the caller has not seen yet."""
+    for part in parts:
+        if (kept := cursor.accept(part)) is not None:
+            yield kept
 
 
 def _settings_of(conn: Any) -> ClientSettings:
@@ -145,23 +152,17 @@ def _exception(state: RetryCallState) -> BaseException | None:
     return state.outcome.exception() if state.outcome else None
 
 
-def _stream_break(
-    hook: LangGraphHook, cursor: StreamCursor, exc: httpx.TransportError, breaks: int
-) -> float:
+def _stream_break(hook: LangGraphHook, cursor: StreamCursor, exc: httpx.TransportError) -> float:
     """After a stream broke off: point the cursor at the resumption, or raise; the delay."""
     policy = cursor.stream.call.retry or hook._settings_or_default().retry
-    if breaks >= policy.max_attempts:
-        raise LangGraphConnectionError(
-            f"the stream of run {cursor.run_id} broke off {breaks} times; giving up ({exc})"
-        ) from exc
-    cursor.resume(exc)
+    cursor.resume(exc, policy.max_attempts)
     hook.log.warning(
         "LangGraph stream of run %s broke off (%s); resuming after event %s",
         cursor.run_id,
         type(exc).__name__,
         cursor.last_event_id or "(none)",
     )
-    return policy.backoff(breaks)
+    return policy.backoff(cursor.breaks)
 
 
 class LangGraphHook(BaseHook):
@@ -382,40 +383,36 @@ class LangGraphHook(BaseHook):
 
     def _iter_stream(self, stream: StreamCall) -> Iterator[StreamPart]:
         cursor = StreamCursor(stream, stream.call.on_run_created)
-        breaks = 0
         while True:
             response = self._open_stream(cursor.stream.call)
             try:
                 cursor.on_response(response)
-                decoder = SSEDecoder()
-                for line in response.iter_lines():
-                    part = decoder.feed(line)
-                    if part is not None and (part := cursor.accept(part)) is not None:
-                        yield part
+                parser = SSEParser()
+                for chunk in response.iter_bytes():
+                    yield from _accepted(cursor, parser.feed(chunk))
+                yield from _accepted(cursor, parser.flush())
                 return  # EOF: the server has no `end` event, it just closes the stream
             except httpx.TransportError as exc:
-                breaks += 1
-                delay = _stream_break(self, cursor, exc, breaks)
+                delay = _stream_break(self, cursor, exc)
             finally:
                 response.close()
             time.sleep(delay)
 
     async def _aiter_stream(self, stream: StreamCall) -> AsyncIterator[StreamPart]:
         cursor = StreamCursor(stream, stream.call.on_run_created)
-        breaks = 0
         while True:
             response = await self._aopen_stream(cursor.stream.call)
             try:
                 cursor.on_response(response)
-                decoder = SSEDecoder()
-                async for line in response.aiter_lines():
-                    part = decoder.feed(line)
-                    if part is not None and (part := cursor.accept(part)) is not None:
+                parser = SSEParser()
+                async for chunk in response.aiter_bytes():
+                    for part in _accepted(cursor, parser.feed(chunk)):
                         yield part
+                for part in _accepted(cursor, parser.flush()):
+                    yield part
                 return
             except httpx.TransportError as exc:
-                breaks += 1
-                delay = _stream_break(self, cursor, exc, breaks)
+                delay = _stream_break(self, cursor, exc)
             finally:
                 await response.aclose()
             await asyncio.sleep(delay)

@@ -1,0 +1,203 @@
+"""LangGraphRunTrigger and wait_for_runs against the real server, the way the triggerer runs
+them: one event loop, many runs, transient failures, deadlines, on_kill versus cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_lg.exceptions import LangGraphServerError
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.triggers.runs import LangGraphRunTrigger, WaitOptions, wait_for_runs
+from tests.server.conftest import SEED_INPUT
+
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture
+def conn_to(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """``conn_to(url, **extra) -> conn_id``: a connection the trigger can look up by id."""
+    counter = iter(range(1000))
+
+    def make(url: str, **extra: Any) -> str:
+        conn_id = f"trigger_test_{next(counter)}"
+        value = json.dumps({"conn_type": "langgraph", "host": url, "extra": extra})
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        return conn_id
+
+    return make
+
+
+async def _sleepers(hook: LangGraphHook, *seconds: float) -> list[dict[str, Any]]:
+    runs = []
+    for s in seconds:
+        thread = await hook.acreate_thread()
+        run = await hook.acreate_run(thread["thread_id"], "sleeper", input={"seconds": s})
+        runs.append({"thread_id": run["thread_id"], "run_id": run["run_id"]})
+    return runs
+
+
+async def _first_event(trigger: LangGraphRunTrigger, timeout: float = 60) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+@pytest.mark.parametrize("wait_mode", ["poll", "join"])
+async def test_one_trigger_waits_for_many_runs_and_reports_each_in_order(
+    agent_server: Any, conn_to: Callable[..., str], wait_mode: str
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    runs = await _sleepers(hook, 1.5, 0.2, 0.8)
+    failing = await hook.acreate_run(None, "failing", input={}, on_completion="keep")
+    runs.append({"thread_id": failing["thread_id"], "run_id": failing["run_id"]})
+
+    trigger = LangGraphRunTrigger(runs, conn_id, wait_mode=wait_mode, poll_interval=0.3)  # type: ignore[arg-type]
+    event = await _first_event(trigger)
+
+    assert event["status"] == "done"
+    assert [r["run_id"] for r in event["runs"]] == [r["run_id"] for r in runs]
+    assert [r["status"] for r in event["runs"]] == ["success", "success", "success", "error"]
+
+
+async def test_join_mode_fires_as_soon_as_the_run_ends(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    [run] = await _sleepers(hook, 1.0)
+    # a poll interval far longer than the run: only join can notice the end promptly
+    trigger = LangGraphRunTrigger([run], conn_id, wait_mode="join", poll_interval=30)
+    started = time.monotonic()
+    event = await _first_event(trigger)
+    assert event["runs"][0]["status"] == "success"
+    assert time.monotonic() - started < 10
+
+
+async def test_the_deadline_fires_a_deadline_event_and_cancels_the_runs(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    runs = await _sleepers(hook, 30)
+    trigger = LangGraphRunTrigger(
+        runs, conn_id, poll_interval=0.3, deadline=time.time() + 2, deadline_reason="wait_timeout"
+    )
+    event = await _first_event(trigger)
+
+    assert event["status"] == "deadline"
+    assert event["reason"] == "wait_timeout"
+    assert runs[0]["run_id"] in event["message"]
+    run = await hook.aget_run(runs[0]["thread_id"], runs[0]["run_id"])
+    for _ in range(50):
+        if run["status"] == "interrupted":
+            break
+        await asyncio.sleep(0.1)
+        run = await hook.aget_run(runs[0]["thread_id"], runs[0]["run_id"])
+    assert run["status"] == "interrupted"
+
+
+async def test_a_deadline_already_past_after_a_restart_fires_at_once(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    runs = await _sleepers(hook, 5)
+    # kwargs as a restarted triggerer would read them back: the deadline is absolute
+    _, kwargs = LangGraphRunTrigger(runs, conn_id, deadline=time.time() - 1).serialize()
+    event = await _first_event(LangGraphRunTrigger(**{**kwargs, "cancel_on_kill": False}), 5)
+    assert event["status"] == "deadline"
+
+
+async def test_on_kill_cancels_exactly_its_own_runs(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    mine, other = await _sleepers(hook, 30, 30)
+    trigger = LangGraphRunTrigger([mine], conn_id)
+
+    await trigger.on_kill()
+    await asyncio.sleep(1.5)
+    assert (await hook.aget_run(mine["thread_id"], mine["run_id"]))["status"] == "interrupted"
+    assert (await hook.aget_run(other["thread_id"], other["run_id"]))["status"] in {
+        "pending",
+        "running",
+    }
+    await hook.acancel_run(other["thread_id"], other["run_id"])
+
+
+async def test_a_cancelled_trigger_and_its_cleanup_leave_the_run_going(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    # What a triggerer restart does: cancel the trigger's task, then cleanup(). No on_kill.
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    [run] = await _sleepers(hook, 30)
+    trigger = LangGraphRunTrigger([run], conn_id, poll_interval=0.2)
+    task = asyncio.ensure_future(_first_event(trigger))
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await trigger.cleanup()
+    await asyncio.sleep(1.0)
+    assert (await hook.aget_run(run["thread_id"], run["run_id"]))["status"] == "running"
+    await hook.acancel_run(run["thread_id"], run["run_id"])
+
+
+async def test_transient_failures_within_the_budget_are_ridden_out_without_a_hot_loop(
+    fault_proxy: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(fault_proxy.url, retry={"max_attempts": 1})
+    hook = LangGraphHook(conn_id)
+    thread = await hook.acreate_thread()
+    run = await hook.acreate_run(thread["thread_id"], "test_agent", input=SEED_INPUT)
+    fault_proxy.respond(503, method="GET", path=r"/runs/[^/]+$", times=3)
+
+    options = WaitOptions(mode="poll", poll_interval=0.4, failure_budget=3)
+    [ended] = await wait_for_runs(hook, [run], options, log)
+
+    assert ended["status"] == "success"
+    polls = fault_proxy.find("GET", r"/runs/[^/]+$")
+    assert [p.status for p in polls[:4]] == [503, 503, 503, 200]
+    gaps = [b.time - a.time for a, b in zip(polls, polls[1:], strict=False)]
+    assert min(gaps) >= 0.35  # every retry waited a poll interval
+
+
+async def test_failures_beyond_the_budget_fail_the_wait_with_the_last_error(
+    fault_proxy: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(fault_proxy.url, retry={"max_attempts": 1})
+    hook = LangGraphHook(conn_id)
+    thread = await hook.acreate_thread()
+    run = await hook.acreate_run(thread["thread_id"], "sleeper", input={"seconds": 5})
+    fault_proxy.respond(503, method="GET", path=r"/runs/[^/]+$", times=None)
+
+    options = WaitOptions(mode="poll", poll_interval=0.2, failure_budget=2)
+    with pytest.raises(LangGraphServerError, match="503"):
+        await wait_for_runs(hook, [run], options, log)
+    assert len(fault_proxy.find("GET", r"/runs/[^/]+$")) == 3
+
+
+async def test_a_run_that_vanished_is_reported_with_the_likely_reason(
+    agent_server: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    hook = LangGraphHook(conn_id)
+    run = await hook.acreate_run(None, "test_agent", input=SEED_INPUT, on_completion="delete")
+    trigger = LangGraphRunTrigger([run], conn_id, poll_interval=0.5)
+    await asyncio.sleep(2.5)  # ended and deleted meanwhile
+    event = await _first_event(trigger)
+    assert event["status"] == "failed"
+    assert "on_completion='delete'" in event["message"]

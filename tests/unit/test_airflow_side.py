@@ -1,0 +1,198 @@
+"""The Airflow side's pure logic: trigger serialization, event validation, outcomes, progress
+lines, and the argument checks that fail at DAG-parse time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphError,
+    LangGraphRunCancelledError,
+    LangGraphRunFailedError,
+    LangGraphRunPausedError,
+    LangGraphRunTimeoutError,
+)
+from airflow_lg.operators._base import raise_for_outcome, validate_event
+from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator, progress_line
+from airflow_lg.schema import StreamPart
+from airflow_lg.sensors.runs import RunStatusSensor
+from airflow_lg.triggers.runs import LangGraphRunTrigger
+
+RUN = {"thread_id": "T", "run_id": "R"}
+
+
+def test_the_trigger_serializes_to_json_and_back_without_the_api_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "sk-very-secret-key"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LANGGRAPH_DEFAULT",
+        json.dumps({"conn_type": "langgraph", "host": "http://x", "password": secret}),
+    )
+    trigger = LangGraphRunTrigger(
+        [RUN], wait_mode="join", deadline=1234.5, cancel_action="rollback"
+    )
+    classpath, kwargs = trigger.serialize()
+    text = json.dumps(kwargs)  # raises if anything is not JSON
+
+    assert classpath == "airflow_lg.triggers.runs.LangGraphRunTrigger"
+    assert secret not in text
+    assert kwargs["runs"] == [RUN]
+    assert kwargs["langgraph_conn_id"] == "langgraph_default"
+    again = LangGraphRunTrigger(**json.loads(text))
+    assert again.serialize() == (classpath, kwargs)
+
+
+def test_the_trigger_keeps_only_run_ids_from_what_it_is_given() -> None:
+    trigger = LangGraphRunTrigger([{**RUN, "status": "pending", "metadata": {"x": 1}}])
+    assert trigger.serialize()[1]["runs"] == [RUN]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "done",
+        {"status": "finished", "runs": [RUN]},
+        {"status": "done"},
+        {"status": "done", "runs": [{"run_id": "R"}]},
+        {"status": "done", "runs": "R"},
+    ],
+)
+def test_a_malformed_trigger_event_is_refused(event: object) -> None:
+    with pytest.raises(LangGraphError):
+        validate_event(event)
+
+
+def test_a_well_formed_trigger_event_passes() -> None:
+    event = {"status": "done", "runs": [{**RUN, "status": "success"}]}
+    assert validate_event(event) is event
+
+
+def _outcome(kind: str, **extra: object) -> dict[str, object]:
+    return {**RUN, "status": "success", "outcome": kind, **extra}
+
+
+def test_outcomes_become_the_output_or_the_error_a_user_can_act_on() -> None:
+    assert raise_for_outcome(_outcome("success", output={"a": 1}), "fail") == {"a": 1}
+    error = {"error": "KeyError", "message": "'x'"}
+    with pytest.raises(LangGraphRunFailedError, match="KeyError: 'x'"):
+        raise_for_outcome(_outcome("error", error=error), "fail")
+    with pytest.raises(LangGraphRunTimeoutError, match="server's time limit"):
+        raise_for_outcome(_outcome("timeout"), "fail")
+    with pytest.raises(LangGraphRunCancelledError, match="cancelled"):
+        raise_for_outcome(_outcome("cancelled"), "fail")
+
+
+def test_a_paused_run_fails_without_retry_by_default_and_succeeds_if_asked() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    interrupts = [{"value": {"question": "ok?"}, "id": "i1"}]
+    paused = _outcome("paused", output={"__interrupt__": interrupts}, interrupts=interrupts)
+    with pytest.raises(LangGraphRunPausedError) as caught:
+        raise_for_outcome(paused, "fail")
+    assert isinstance(caught.value, AirflowFailException)
+    assert caught.value.interrupts == interrupts
+    assert caught.value.thread_id == "T"
+    assert raise_for_outcome(paused, "succeed") == {"__interrupt__": interrupts}
+
+
+@pytest.mark.parametrize(
+    ("part", "line"),
+    [
+        (StreamPart("metadata", {"run_id": "R", "attempt": 1}), "run R started (attempt 1)"),
+        (StreamPart("updates", {"foo": {"foo": "checked"}}), "node foo finished: updated foo"),
+        (StreamPart("updates", {"bar": None}), "node bar finished (no update)"),
+        (StreamPart("custom", {"slept": 1}), 'custom: {"slept": 1}'),
+        (StreamPart("error", {"error": "E"}), 'error: {"error": "E"}'),
+        (StreamPart("values", {"a": 1}), None),
+        (StreamPart("messages", [{}, {}]), None),
+        (
+            StreamPart("updates", {"__interrupt__": [{"value": "q"}]}),
+            'paused for human input: [{"value": "q"}]',
+        ),
+    ],
+)
+def test_progress_lines_are_one_readable_line_per_event(part: StreamPart, line: str | None) -> None:
+    assert progress_line(part) == line
+
+
+def test_a_long_progress_line_is_shortened() -> None:
+    line = progress_line(StreamPart("custom", {"text": "x" * 1000}))
+    assert line is not None
+    assert len(line) < 320
+    assert line.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"wait_mode": "push"}, "wait_mode must be one of"),
+        ({"cancel_action": "delete"}, "cancel_action must be one of"),
+        ({"on_interrupt": "ignore"}, "on_interrupt must be one of"),
+        ({"poll_interval": 0}, "poll_interval must be > 0"),
+        ({"failure_budget": -1}, "failure_budget must be >= 0"),
+        ({"assistant_id": ""}, "assistant_id is required"),
+    ],
+)
+def test_bad_operator_arguments_fail_when_the_dag_is_parsed(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(LangGraphConfigError, match=message):
+        CreateRunOperator(task_id="t", **{"assistant_id": "a", **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one of inputs or payloads"),
+        ({"inputs": [1], "payloads": [{}]}, "exactly one of inputs or payloads"),
+        ({"inputs": [1], "chunk_size": 0}, "chunk_size must be a positive integer"),
+    ],
+)
+def test_bad_batch_arguments_fail_when_the_dag_is_parsed(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(LangGraphConfigError, match=message):
+        BatchRunOperator(task_id="b", assistant_id="a", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_sensor_status_cannot_be_both_target_and_failure() -> None:
+    with pytest.raises(LangGraphConfigError, match="both target and failure"):
+        RunStatusSensor(task_id="s", thread_id="T", run_id="R", target_statuses=["error"])
+
+
+def test_a_stateless_batch_payload_list_is_checked_before_sending() -> None:
+    context = {"ti": _FakeTI(), "logical_date": None}
+    with pytest.raises(LangGraphConfigError, match="inputs is empty"):
+        BatchRunOperator(task_id="b", assistant_id="a", inputs=[]).items(context)
+    with pytest.raises(LangGraphConfigError, match="inputs must be a list, got str"):
+        BatchRunOperator(task_id="b", assistant_id="a", inputs="[1, 2]").items(context)
+    with pytest.raises(LangGraphConfigError, match=r"payloads\[1\] must be a mapping"):
+        BatchRunOperator(task_id="b", assistant_id="a", payloads=[{}, 3]).items(context)  # type: ignore[list-item]
+
+
+def test_batch_items_are_kept_and_tagged_with_their_task_and_index() -> None:
+    context = {"ti": _FakeTI(), "logical_date": None}
+    items = BatchRunOperator(
+        task_id="b", assistant_id="scorer", inputs=[{"day": 1}, {"day": 2}], metadata={"team": "x"}
+    ).items(context)
+    assert [i["input"] for i in items] == [{"day": 1}, {"day": 2}]
+    assert {i["on_completion"] for i in items} == {"keep"}
+    assert {i["assistant_id"] for i in items} == {"scorer"}
+    assert [i["metadata"]["airflow_batch_index"] for i in items] == [0, 1]
+    assert items[1]["metadata"]["airflow_task_id"] == "b"
+    assert items[1]["metadata"]["team"] == "x"
+
+
+class _FakeTI:
+    """Just the identity attributes a task instance exposes to operators."""
+
+    dag_id = "d"
+    task_id = "b"
+    run_id = "manual__1"
+    map_index = -1
+    try_number = 1

@@ -1,0 +1,155 @@
+"""What the hook does before any request: settings from the connection, the clients it builds
+(constructed, never used), its repr, and the operations it binds. No server, no transport."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import uuid
+
+import httpx
+import pytest
+
+from airflow_lg import __version__
+from airflow_lg.hooks import _wire
+from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
+
+KEY = "lg-secret-key-0123456789"
+ENV_KEYS = ("LANGSMITH_API_KEY", "LANGGRAPH_API_KEY", "LANGCHAIN_API_KEY")
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """Define a ``langgraph`` connection in the environment; returns its (fresh) id."""
+
+    def define(**fields) -> str:
+        conn_id = f"lg_unit_{uuid.uuid4().hex[:8]}"
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "langgraph", **fields})
+        )
+        return conn_id
+
+    return define
+
+
+def test_the_hook_reads_its_settings_from_the_connection(connection):
+    conn_id = connection(
+        host="https://gw.example.com/lg/",
+        password=KEY,
+        extra={"headers": {"X-Tenant": "acme"}, "timeout": 7},
+    )
+    settings = LangGraphHook(conn_id).settings
+    assert settings.base_url == "https://gw.example.com/lg"
+    assert settings.api_key == KEY
+    assert settings.headers == {"X-Tenant": "acme"}
+    assert settings.timeout == dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+
+
+def test_the_sync_client_sends_the_key_the_headers_and_a_user_agent(connection):
+    conn_id = connection(
+        host="http://127.0.0.1:2024",
+        password=KEY,
+        extra={"headers": {"X-Tenant": "acme"}, "timeout": '{"read": 90}'},
+    )
+    with LangGraphHook(conn_id) as hook:
+        client = hook.get_conn()
+        assert hook.get_conn() is client
+        assert client.headers["x-api-key"] == KEY
+        assert client.headers["X-Tenant"] == "acme"
+        assert client.headers["User-Agent"] == f"airflow-lg/{__version__}"
+        assert str(client.base_url) == "http://127.0.0.1:2024"
+        assert client.timeout == httpx.Timeout(connect=5.0, read=90.0, write=30.0, pool=30.0)
+    assert client.is_closed
+
+
+def test_the_client_sends_no_key_from_sdk_environment_variables(connection, monkeypatch):
+    for name in ENV_KEYS:
+        monkeypatch.setenv(name, f"env-{name.lower()}-value")
+    conn_id = connection(host="http://127.0.0.1:2024")
+    with LangGraphHook(conn_id) as hook:
+        assert hook.settings.api_key is None
+        headers = hook.get_conn().headers
+        assert "x-api-key" not in headers
+        assert not any(value.startswith("env-") for value in headers.values())
+
+
+def test_a_hook_retry_policy_overrides_the_connections(connection):
+    conn_id = connection(host="http://127.0.0.1:2024", extra={"retry": {"max_attempts": 9}})
+    assert LangGraphHook(conn_id).settings.retry == RetryPolicy(max_attempts=9)
+    override = RetryPolicy(max_attempts=1)
+    assert LangGraphHook(conn_id, retry=override).settings.retry is override
+
+
+def test_the_hooks_repr_never_shows_the_key(connection):
+    conn_id = connection(host="http://127.0.0.1:2024", password=KEY)
+    hook = LangGraphHook(conn_id)
+    assert hook.settings.api_key == KEY  # loaded: the key is in memory
+    assert repr(hook) == f"LangGraphHook(langgraph_conn_id={conn_id!r})"
+    assert KEY not in str(hook)
+    assert KEY not in repr(hook.settings)
+
+
+def test_the_hook_identifies_its_connection_type():
+    assert LangGraphHook.conn_type == "langgraph"
+    assert LangGraphHook.conn_name_attr == "langgraph_conn_id"
+    assert LangGraphHook.default_conn_name == "langgraph_default"
+    assert LangGraphHook().langgraph_conn_id == "langgraph_default"
+
+
+@pytest.mark.parametrize(
+    ("method", "builder"),
+    [
+        ("create_run", _wire.create_run),
+        ("await_run", _wire.wait_run),
+        ("stream_run", _wire.stream_run),
+        ("ajoin_stream", _wire.join_stream),
+        ("cancel_run", _wire.cancel_run),
+        ("asearch_threads", _wire.search_threads),
+    ],
+)
+def test_hook_operations_carry_the_builders_signature_and_doc(method, builder):
+    bound = getattr(LangGraphHook("x"), method)
+    assert inspect.signature(bound) == inspect.signature(builder)
+    assert bound.__doc__ == builder.__doc__
+    assert bound.__name__ == builder.__name__
+
+
+def test_every_builder_has_a_sync_and_an_async_operation():
+    builders = [
+        "create_run",
+        "wait_run",
+        "stream_run",
+        "create_batch",
+        "list_runs",
+        "get_run",
+        "cancel_run",
+        "delete_run",
+        "join_run",
+        "join_stream",
+        "create_thread",
+        "get_thread",
+        "get_thread_state",
+        "search_threads",
+        "health",
+        "info",
+    ]
+    hook = LangGraphHook("x")
+    for name in builders:
+        assert getattr(hook, name).__wrapped__ is getattr(_wire, name)
+        assert getattr(hook, f"a{name}").__wrapped__ is getattr(_wire, name)
+
+
+async def test_hooks_on_one_loop_share_an_async_client_per_settings(connection):
+    first = connection(host="http://127.0.0.1:2024", password=KEY)
+    same = connection(host="http://127.0.0.1:2024", password=KEY)
+    other_key = connection(host="http://127.0.0.1:2024", password=KEY + "-2")
+    try:
+        client = await LangGraphHook(first).aget_conn()
+        assert await LangGraphHook(same).aget_conn() is client
+        other = await LangGraphHook(other_key).aget_conn()
+        assert other is not client
+        assert client.headers["x-api-key"] == KEY
+        assert other.headers["x-api-key"] == KEY + "-2"
+    finally:
+        await LangGraphHook.aclose_loop_clients()
+    assert client.is_closed and other.is_closed
