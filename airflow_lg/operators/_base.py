@@ -310,7 +310,7 @@ class WaitingMixin:
             return asyncio.run(self._wait_async(options))
         except WaitDeadlineExceeded as exc:
             self._cancel(exc.pending)  # type: ignore[attr-defined]
-            raise
+            raise LangGraphWaitTimeoutError(f"wait_timeout reached: {exc}") from exc
 
     async def _wait_async(self, options: WaitOptions) -> list[dict[str, Any]]:
         try:

@@ -68,8 +68,9 @@ def test_the_servers_timeout_is_told_apart_from_ours(run_dag: RunDag) -> None:
     result = run_dag("lg_create_on_timeout_server", assistant_id="sleeper", input={"seconds": 10})
     assert result.states == {"run": "failed"}
     assert result.xcom("run", "status") == "timeout"
+    assert "LangGraphRunTimeoutError" in result.output
     assert "hit the server's time limit (status timeout)" in result.output
-    assert "wait_timeout" not in result.output
+    assert "LangGraphWaitTimeoutError" not in result.output
 
 
 @pytest.mark.parametrize("dag_id", ["lg_create_sync_poll", "lg_create_deferred_join"])
@@ -217,3 +218,38 @@ def test_mapped_tasks_run_one_agent_each(run_dag: RunDag) -> None:
         result.xcom("run", "thread_id", map_index=2), result.xcom("run", "run_id", map_index=2)
     )
     assert run["metadata"]["airflow_map_index"] == 2
+
+
+def _cancelled(result: DagResult) -> str:
+    """The server's status of the task's run, once it settled."""
+    import time
+
+    thread_id, run_id = result.xcom("run", "thread_id"), result.xcom("run", "run_id")
+    for _ in range(50):
+        status = server().get_run(thread_id, run_id)["status"]
+        if status != "running":
+            return str(status)
+        time.sleep(0.1)
+    return str(status)
+
+
+@pytest.mark.parametrize("kind", ["sync", "deferred"])
+def test_hitting_execution_timeout_fails_the_task_and_cancels_the_run(
+    run_dag: RunDag, kind: str
+) -> None:
+    result = run_dag(f"lg_{kind}_execution_timeout", assistant_id="sleeper", input={"seconds": 60})
+    assert result.states == {"run": "failed"}
+    assert _cancelled(result) == "interrupted"
+    assert "Timeout" in result.output
+
+
+@pytest.mark.parametrize("kind", ["sync", "deferred"])
+def test_our_wait_timeout_fails_the_task_cancels_the_run_and_says_so(
+    run_dag: RunDag, kind: str
+) -> None:
+    result = run_dag(f"lg_{kind}_wait_timeout", assistant_id="sleeper", input={"seconds": 60})
+    assert result.states == {"run": "failed"}
+    assert _cancelled(result) == "interrupted"
+    assert "LangGraphWaitTimeoutError" in result.output
+    assert "stopped waiting at the wait timeout" in result.output
+    assert "LangGraphRunTimeoutError" not in result.output

@@ -6,6 +6,8 @@ covers success, agent error, server timeout and human interrupt.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG
 
@@ -126,4 +128,17 @@ for _deferrable in (False, True):
 with _dag("lg_mapped") as lg_mapped:
     CreateRunOperator.partial(task_id="run", assistant_id="sleeper", **FAST).expand(
         input=[{"seconds": 0.1}, {"seconds": 0.2}, {"seconds": 0.3}]
+    )
+
+# Giving up on a run cancels it: Airflow's execution_timeout (enforced by Airflow in a worker,
+# by our trigger when deferred) and our own wait_timeout.
+for _deferrable in (False, True):
+    _kind = "deferred" if _deferrable else "sync"
+    globals()[f"lg_{_kind}_execution_timeout"] = _create_dag(
+        f"lg_{_kind}_execution_timeout",
+        deferrable=_deferrable,
+        execution_timeout=timedelta(seconds=4),
+    )
+    globals()[f"lg_{_kind}_wait_timeout"] = _create_dag(
+        f"lg_{_kind}_wait_timeout", deferrable=_deferrable, wait_timeout=3
     )
