@@ -4,6 +4,7 @@ them: one event loop, many runs, transient failures, deadlines, on_kill versus c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -43,13 +44,11 @@ async def _sleepers(hook: LangGraphHook, *seconds: float) -> list[dict[str, Any]
     return runs
 
 
-async def _first_event(trigger: LangGraphRunTrigger, timeout: float = 60) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
+async def _first_event(trigger: LangGraphRunTrigger, limit: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(limit):
         async for event in trigger.run():
             return dict(event.payload)
-        raise AssertionError("the trigger ended without an event")
-
-    return await asyncio.wait_for(first(), timeout)
+    raise AssertionError("the trigger ended without an event")
 
 
 @pytest.mark.parametrize("wait_mode", ["poll", "join"])
@@ -171,7 +170,7 @@ async def test_transient_failures_within_the_budget_are_ridden_out_without_a_hot
     assert ended["status"] == "success"
     polls = fault_proxy.find("GET", r"/runs/[^/]+$")
     assert [p.status for p in polls[:4]] == [503, 503, 503, 200]
-    gaps = [b.time - a.time for a, b in zip(polls, polls[1:], strict=False)]
+    gaps = [b.time - a.time for a, b in itertools.pairwise(polls)]
     assert min(gaps) >= 0.35  # every retry waited a poll interval
 
 
