@@ -253,3 +253,14 @@ def test_our_wait_timeout_fails_the_task_cancels_the_run_and_says_so(
     assert "LangGraphWaitTimeoutError" in result.output
     assert "stopped waiting at the wait timeout" in result.output
     assert "LangGraphRunTimeoutError" not in result.output
+
+
+@pytest.mark.parametrize("dag_id", ["lg_wait", "lg_wait_stream"])
+def test_wait_run_never_reports_a_paused_run_as_plain_success(run_dag: RunDag, dag_id: str) -> None:
+    thread = server().create_thread()
+    result = run_dag(
+        dag_id, assistant_id="human", input={"topic": "y"}, thread_id=thread["thread_id"]
+    )
+    assert result.states == {"run": "failed"}
+    assert result.xcom("run", "interrupts")[0]["value"] == {"question": "approve?", "topic": "y"}
+    assert "paused for human input" in result.output

@@ -30,6 +30,11 @@ async def test_unknown_graph_name_is_a_validation_error_listing_the_graphs(lg: T
     assert "test_agent" in str(error)
 
 
+async def test_an_empty_assistant_id_is_a_validation_error(lg: Transport) -> None:
+    with pytest.raises(LangGraphValidationError, match="Invalid assistant: ''"):
+        await lg.create_run(None, "", input={})
+
+
 async def test_unknown_assistant_uuid_is_not_found(lg: Transport) -> None:
     with pytest.raises(LangGraphNotFoundError, match="Thread or assistant not found"):
         await lg.create_run(None, str(uuid.uuid4()), input={})
