@@ -42,6 +42,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise LangGraphConfigError(f"retry max_attempts must be >= 1, got {self.max_attempts}")
+        numbers = (self.min_wait, self.max_wait, self.max_retry_after)
+        if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+            raise LangGraphConfigError(f"retry waits must be numbers, got {numbers!r}")
         if not isinstance(self.max_attempts, int) or self.max_retry_after < 0:
             raise LangGraphConfigError(
                 "retry max_attempts must be an integer and max_retry_after >= 0, got "
@@ -136,16 +139,17 @@ def base_url_of(host: str | None, schema: str | None, port: int | None) -> str:
         host = f"{scheme}://{host}"
     try:
         parts = urlsplit(host)
+        # Before anything quotes the URL: a URL with credentials is never echoed.
+        if "@" in parts.netloc:
+            raise LangGraphConfigError(
+                "the LangGraph connection URL must not carry credentials: put the API key in "
+                "the connection's password field"
+            )
         parsed_port = parts.port
     except ValueError as exc:
         raise LangGraphConfigError(
             f"the LangGraph connection URL {host!r} is invalid: {exc}"
         ) from None
-    if parts.username or parts.password:
-        raise LangGraphConfigError(
-            "the LangGraph connection URL must not carry credentials: put the API key in the "
-            "connection's password field"
-        )
     if parts.query or parts.fragment:
         raise LangGraphConfigError(
             f"the LangGraph connection URL {host!r} must not have a query or fragment"

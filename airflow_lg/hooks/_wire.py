@@ -27,7 +27,7 @@ from airflow_lg.exceptions import (
     LangGraphStreamInterruptedError,
     http_error_type,
 )
-from airflow_lg.hooks._settings import RetryPolicy
+from airflow_lg.hooks._settings import ClientSettings, RetryPolicy
 from airflow_lg.schema import RunCreateMetadata, StreamPart
 
 T = TypeVar("T")
@@ -65,6 +65,8 @@ class Call(Generic[T]):
     # Long polls (wait, join): if the body breaks off after the server accepted the request,
     # re-join the run named by the response's Location header instead of failing.
     follow_location: bool = False
+    # The server may stay silent up to its 5 s heartbeat: see call_timeout.
+    long_poll: bool = False
     on_run_created: OnRunCreated | None = None
     decode: Callable[[Any, httpx.Response], T] = _identity
     retry: RetryPolicy | None = None
@@ -89,19 +91,26 @@ class StreamCall:
 # Paths and bodies
 
 
-def _seg(value: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise LangGraphConfigError(f"ids must be non-empty strings, got {value!r}")
+def _seg(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise LangGraphConfigError(f"{name} must be a non-empty string, got {value!r}")
     return quote(value, safe="")
 
 
 def run_path(thread_id: str | None, suffix: str = "") -> str:
-    """``/threads/{T}/runs{suffix}`` for a thread-bound run, ``/runs{suffix}`` if stateless."""
-    return f"/threads/{_seg(thread_id)}/runs{suffix}" if thread_id else f"/runs{suffix}"
+    """``/threads/{T}/runs{suffix}`` for a thread-bound run, ``/runs{suffix}`` if stateless
+    (``thread_id=None``; an empty string is an error, not a quiet stateless run)."""
+    if thread_id is None:
+        return f"/runs{suffix}"
+    return f"/threads/{_seg(thread_id, 'thread_id')}/runs{suffix}"
 
 
 def one_run_path(thread_id: str, run_id: str, suffix: str = "") -> str:
-    return f"/threads/{_seg(thread_id)}/runs/{_seg(run_id)}{suffix}"
+    return f"/threads/{_seg(thread_id, 'thread_id')}/runs/{_seg(run_id, 'run_id')}{suffix}"
+
+
+def thread_path(thread_id: str, suffix: str = "") -> str:
+    return f"/threads/{_seg(thread_id, 'thread_id')}{suffix}"
 
 
 def run_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -413,6 +422,7 @@ def wait_run(
         headers=headers,
         creates_run=True,
         follow_location=True,
+        long_poll=True,
         on_run_created=on_run_created,
         decode=lambda body, response: check_run_result(body, response, raise_error=raise_error),
         retry=retry,
@@ -457,6 +467,7 @@ def stream_run(
         json=run_body(locals()),
         headers=headers,
         creates_run=True,
+        long_poll=True,
         on_run_created=on_run_created,
         retry=retry,
     )
@@ -588,6 +599,7 @@ def join_run(
         params=params,
         headers=headers,
         follow_location=True,
+        long_poll=True,
         decode=lambda body, response: check_run_result(body, response, raise_error=raise_error),
         retry=retry,
     )
@@ -614,9 +626,11 @@ def join_stream(
         one_run_path(thread_id, run_id, "/stream"),
         params=merged_params(own, params),
         headers=stream_headers(last_event_id, headers),
+        long_poll=True,
         retry=retry,
     )
-    # A join can always be resumed: events carry ids exactly when the run is resumable.
+    # A join can be resumed when its events carry ids (the run is resumable); the cursor
+    # refuses to resume one whose events did not.
     return StreamCall(
         call, resumable=True, resume_modes=stream_mode, thread_id=thread_id, run_id=run_id
     )
@@ -645,7 +659,42 @@ def create_thread(
         body["metadata"] = {**(metadata or {}), "graph_id": graph_id}
     body = {k: v for k, v in body.items() if v is not None}
     _check_json("the thread's body", body)
-    return Call("POST", "/threads", params=params, json=body, headers=headers, retry=retry)
+    # Without a thread_id the server names the thread: re-sending could make a second one.
+    return Call(
+        "POST",
+        "/threads",
+        params=params,
+        json=body,
+        headers=headers,
+        creates_run=thread_id is None,
+        retry=retry,
+    )
+
+
+def get_thread_history(
+    thread_id: str,
+    *,
+    limit: int = 10,
+    before: str | Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[Any]:
+    """``threads.get_history``: the thread's checkpoints, newest first. With
+    ``metadata={"run_id": R}`` they are one run's own states, whatever ran after it."""
+    body = {"limit": limit, "before": before, "metadata": metadata, "checkpoint": checkpoint}
+    body = {k: v for k, v in body.items() if v is not None}
+    _check_json("the history query", body)
+    return Call(
+        "POST",
+        thread_path(thread_id, "/history"),
+        params=params,
+        json=body,
+        headers=headers,
+        retry=retry,
+    )
 
 
 def get_thread(
@@ -656,7 +705,7 @@ def get_thread(
     retry: RetryPolicy | None = None,
 ) -> Call[Any]:
     """``threads.get``: values, status (idle/busy/interrupted/error) and pending interrupts."""
-    return Call("GET", f"/threads/{_seg(thread_id)}", params=params, headers=headers, retry=retry)
+    return Call("GET", thread_path(thread_id), params=params, headers=headers, retry=retry)
 
 
 def get_thread_state(
@@ -669,9 +718,9 @@ def get_thread_state(
     retry: RetryPolicy | None = None,
 ) -> Call[Any]:
     """``threads.get_state``: values, next nodes, tasks (with their interrupts), checkpoint."""
-    path = f"/threads/{_seg(thread_id)}/state"
+    path = thread_path(thread_id, "/state")
     if checkpoint_id:
-        path += f"/{_seg(checkpoint_id)}"
+        path += f"/{_seg(checkpoint_id, 'checkpoint_id')}"
     own = {"subgraphs": "true" if subgraphs else None}
     return Call("GET", path, params=merged_params(own, params), headers=headers, retry=retry)
 
@@ -759,32 +808,66 @@ def retry_after_too_long(exc: BaseException | None, policy: RetryPolicy) -> bool
     return retry_after is not None and retry_after > policy.max_retry_after
 
 
+class Rejoin(Exception):
+    """A long poll broke off after the server accepted it: join the run instead.
+
+    Raised out of the retry loop (it is never retryable), so that the request which created
+    the run is not sent again whatever happens to the join.
+    """
+
+    def __init__(self, call: Call[Any]) -> None:
+        super().__init__(call.path)
+        self.call = call
+
+
 def broken_body(
-    call: Call[T], response: httpx.Response, exc: httpx.TransportError, base_url: str
-) -> Call[T]:
-    """The answer broke off after the server accepted the request.
+    call: Call[Any], response: httpx.Response, exc: httpx.TransportError, base_url: str
+) -> Exception:
+    """What to raise when the answer broke off after the server accepted the request.
 
     A long poll re-joins the run named by ``Location``; anything else fails, naming the run the
     server had already created (from ``Content-Location``) so nothing is lost silently.
     """
     location = response.headers.get("location")
-    if call.follow_location and location and location.endswith("/join"):
-        return Call(
-            "GET",
-            location,
-            headers=call.headers,
-            follow_location=True,
-            decode=call.decode,
-            retry=call.retry,
+    if not response.is_error and call.follow_location and location and location.endswith("/join"):
+        return Rejoin(
+            Call(
+                "GET",
+                location,
+                headers=call.headers,
+                follow_location=True,
+                long_poll=True,
+                decode=call.decode,
+                retry=call.retry,
+            )
         )
     error = transport_error(call, exc, base_url)
     meta = run_metadata(response)
-    if meta:
+    if meta and not response.is_error:
         error.args = (
             f"{error.args[0]}; the server had created run {meta['run_id']} on thread "
             f"{meta['thread_id']}",
         )
-    raise error
+    return error
+
+
+def decode_response(call: Call[T], response: httpx.Response) -> T:
+    """The result of a fully read response, or its typed HTTP error."""
+    if response.is_error:
+        raise http_error(response)
+    return call.decode(decode_body(response), response)
+
+
+LONG_POLL_MIN_READ = 15.0
+"""Long polls and streams get at least this read timeout: the server is silent for up to 5 s
+between heartbeats, and a shorter timeout would cut every long wait."""
+
+
+def call_timeout(call: Call[Any], settings: ClientSettings) -> httpx.Timeout:
+    timeout = dict(settings.timeout)
+    if call.long_poll:
+        timeout["read"] = max(timeout["read"], LONG_POLL_MIN_READ)
+    return httpx.Timeout(**timeout)
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")

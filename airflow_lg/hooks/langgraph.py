@@ -20,7 +20,7 @@ import functools
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
@@ -96,6 +96,17 @@ def _settings_of(conn: Any) -> ClientSettings:
     )
 
 
+def _limits(settings: ClientSettings) -> httpx.Limits:
+    # Idle connections are dropped after 4 s, before the server's own 5 s keep-alive closes
+    # them: a run creation sent on a connection the server is closing would fail, and could
+    # not be retried safely.
+    return httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_connections,
+        keepalive_expiry=4.0,
+    )
+
+
 def _base_headers(settings: ClientSettings) -> dict[str, str]:
     from airflow_lg import __version__
 
@@ -111,7 +122,19 @@ def _server_version(info: Any) -> str:
     return "(version unknown)"
 
 
+def _read_error(
+    response: httpx.Response, call: Call[Any], settings: ClientSettings
+) -> httpx.Response:
+    try:
+        response.read()
+    except httpx.TransportError as exc:
+        raise _wire.transport_error(call, exc, settings.base_url) from exc
+    return response
+
+
 def _notify_run_created(call: Call[Any], response: httpx.Response) -> None:
+    if response.is_error:
+        return
     if call.on_run_created and (meta := _wire.run_metadata(response)):
         call.on_run_created(meta)
 
@@ -236,7 +259,7 @@ class LangGraphHook(BaseHook):
                 headers=_base_headers(s),
                 timeout=s.httpx_timeout(),
                 verify=s.verify,
-                limits=httpx.Limits(max_connections=s.max_connections),
+                limits=_limits(s),
             )
         return self._client
 
@@ -252,9 +275,7 @@ class LangGraphHook(BaseHook):
                 headers=_base_headers(s),
                 timeout=s.httpx_timeout(),
                 verify=s.verify,
-                limits=httpx.Limits(
-                    max_connections=s.max_connections, max_keepalive_connections=s.max_connections
-                ),
+                limits=_limits(s),
             )
         return client
 
@@ -292,30 +313,37 @@ class LangGraphHook(BaseHook):
 
     def _execute(self, call: Call[T]) -> T:
         settings = self.settings
-        for attempt in Retrying(**_retry_kwargs(self, call, settings)):
-            with attempt:
-                return self._exchange(call, settings)
+        try:
+            for attempt in Retrying(**_retry_kwargs(self, call, settings)):
+                with attempt:
+                    return self._exchange(call, settings)
+        except _wire.Rejoin as rejoin:
+            # Outside the retry loop on purpose: whatever happens to the re-join, the request
+            # that created the run must never be sent again.
+            return cast(T, self._execute(rejoin.call))
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _exchange(self, call: Call[T], settings: ClientSettings) -> T:
         response = self._send(call, settings)
         try:
-            if response.is_error:
-                response.read()
-                raise _wire.http_error(response)
-            _notify_run_created(call, response)
+            _notify_run_created(call, response)  # before a long body: the run exists already
             try:
                 response.read()
             except httpx.TransportError as exc:
-                return self._execute(_wire.broken_body(call, response, exc, settings.base_url))
-            return call.decode(_wire.decode_body(response), response)
+                raise _wire.broken_body(call, response, exc, settings.base_url) from exc
+            return _wire.decode_response(call, response)
         finally:
             response.close()
 
     def _send(self, call: Call[Any], settings: ClientSettings) -> httpx.Response:
         client = self.get_conn()
         request = client.build_request(
-            call.method, call.path, params=call.params, json=call.json, headers=call.headers
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            headers=call.headers,
+            timeout=_wire.call_timeout(call, settings),
         )
         try:
             return client.send(request, stream=True)
@@ -324,32 +352,35 @@ class LangGraphHook(BaseHook):
 
     async def _aexecute(self, call: Call[T]) -> T:
         settings = await self.asettings()
-        async for attempt in AsyncRetrying(**_retry_kwargs(self, call, settings)):
-            with attempt:
-                return await self._aexchange(call, settings)
+        try:
+            async for attempt in AsyncRetrying(**_retry_kwargs(self, call, settings)):
+                with attempt:
+                    return await self._aexchange(call, settings)
+        except _wire.Rejoin as rejoin:
+            return cast(T, await self._aexecute(rejoin.call))
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _aexchange(self, call: Call[T], settings: ClientSettings) -> T:
         response = await self._asend(call, settings)
         try:
-            if response.is_error:
-                await response.aread()
-                raise _wire.http_error(response)
             _notify_run_created(call, response)
             try:
                 await response.aread()
             except httpx.TransportError as exc:
-                return await self._aexecute(
-                    _wire.broken_body(call, response, exc, settings.base_url)
-                )
-            return call.decode(_wire.decode_body(response), response)
+                raise _wire.broken_body(call, response, exc, settings.base_url) from exc
+            return _wire.decode_response(call, response)
         finally:
             await response.aclose()
 
     async def _asend(self, call: Call[Any], settings: ClientSettings) -> httpx.Response:
         client = await self.aget_conn()
         request = client.build_request(
-            call.method, call.path, params=call.params, json=call.json, headers=call.headers
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            headers=call.headers,
+            timeout=_wire.call_timeout(call, settings),
         )
         try:
             return await client.send(request, stream=True)
@@ -363,9 +394,10 @@ class LangGraphHook(BaseHook):
             with attempt:
                 response = self._send(call, settings)
                 if response.is_error:
-                    response.read()
-                    response.close()
-                    raise _wire.http_error(response)
+                    try:
+                        _wire.decode_response(call, _read_error(response, call, settings))
+                    finally:
+                        response.close()
                 return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -375,9 +407,14 @@ class LangGraphHook(BaseHook):
             with attempt:
                 response = await self._asend(call, settings)
                 if response.is_error:
-                    await response.aread()
-                    await response.aclose()
-                    raise _wire.http_error(response)
+                    try:
+                        try:
+                            await response.aread()
+                        except httpx.TransportError as exc:
+                            raise _wire.transport_error(call, exc, settings.base_url) from exc
+                        _wire.decode_response(call, response)
+                    finally:
+                        await response.aclose()
                 return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -446,6 +483,8 @@ class LangGraphHook(BaseHook):
     acreate_thread = _async(_wire.create_thread)
     get_thread = _sync(_wire.get_thread)
     aget_thread = _async(_wire.get_thread)
+    get_thread_history = _sync(_wire.get_thread_history)
+    aget_thread_history = _async(_wire.get_thread_history)
     get_thread_state = _sync(_wire.get_thread_state)
     aget_thread_state = _async(_wire.get_thread_state)
     search_threads = _sync(_wire.search_threads)

@@ -30,19 +30,21 @@ from airflow_lg.exceptions import (
     LangGraphRunTimeoutError,
     LangGraphWaitTimeoutError,
 )
-from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, interrupts_of
 from airflow_lg.triggers.runs import (
     EVENT_STATUSES,
     LangGraphRunTrigger,
     WaitDeadlineExceeded,
+    WaitMode,
     WaitOptions,
     wait_for_runs,
 )
 
 OnInterrupt = Literal["fail", "succeed"]
-WaitMode = Literal["poll", "join"]
 CancelAction = Literal["interrupt", "rollback"]
+# Cancelling is best effort within Airflow's kill window: two quick tries.
+CANCEL_RETRY = RetryPolicy(max_attempts=2, min_wait=0.2, max_wait=1.0)
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "wait_mode": ("poll", "join"),
@@ -74,41 +76,94 @@ def check_choice(name: str, value: str) -> None:
         raise LangGraphConfigError(f"{name} must be one of {_CHOICES[name]}, got {value!r}")
 
 
-def read_outcome(hook: LangGraphHook, ref: dict[str, Any]) -> dict[str, Any]:
+_NO_RESULT: Any = object()
+
+
+def read_outcome(
+    hook: LangGraphHook, ref: dict[str, Any], result: Any = _NO_RESULT
+) -> dict[str, Any]:
     """The outcome of an ended run: ``ref`` (thread_id, run_id, status) plus ``outcome`` and
-    ``output`` / ``error`` / ``interrupts``. ``join`` answers at once for an ended run and carries
-    the values, the agent's error, or the interrupt payloads."""
-    outcome: dict[str, Any] = {
-        "thread_id": ref["thread_id"],
-        "run_id": ref["run_id"],
-        "status": ref["status"],
-    }
-    try:
-        body = hook.join_run(ref["thread_id"], ref["run_id"], raise_error=False)
-    except LangGraphNotFoundError:
-        body = None  # a rolled-back run is deleted with its state
+    ``output`` / ``error`` / ``interrupts`` / ``next``.
+
+    Values and pauses are read from the run's own last checkpoint (the thread's history for
+    that run_id): ``join`` of an ended run answers the thread's *current* values, which a later
+    run on the same thread may have changed. A run is paused when it stopped with nodes still
+    to run — after ``interrupt()`` (with interrupt payloads) or at a static breakpoint
+    (``interrupt_before``/``interrupt_after``, without) — even though its status is success.
+    ``result`` is what the caller already received for the run (wait/stream), used when the
+    server kept no checkpoint.
+    """
     status = ref["status"]
+    outcome: dict[str, Any] = {"thread_id": ref["thread_id"], "run_id": ref["run_id"]}
+    outcome["status"] = status
+    if status == "missing":
+        outcome["outcome"] = "missing"
+        outcome["error"] = {"error": "RunNotFound", "message": ref.get("detail", "not found")}
+        return outcome
+    checkpoint = _last_checkpoint(hook, ref)
+    values = checkpoint.get("values") if checkpoint else None
+    if checkpoint is None and result is not _NO_RESULT:
+        values = (
+            {k: v for k, v in result.items() if k != "__interrupt__"}
+            if isinstance(result, dict)
+            else result
+        )
     if status == "success":
-        interrupts = interrupts_of(body)
-        outcome["outcome"] = "paused" if interrupts else "success"
-        outcome["output"] = body
-        if interrupts:
+        interrupts, waiting = _pause_of(checkpoint, result)
+        outcome["outcome"] = "paused" if interrupts or waiting else "success"
+        outcome["output"] = (
+            {**values, "__interrupt__": interrupts}
+            if interrupts and isinstance(values, dict)
+            else values
+        )
+        if outcome["outcome"] == "paused":
             outcome["interrupts"] = interrupts
+            outcome["next"] = waiting
     elif status == "error":
-        error = body.get("__error__") if isinstance(body, dict) else None
         outcome["outcome"] = "error"
-        outcome["error"] = error or {"error": "Error", "message": "the server gave no detail"}
+        outcome["error"] = _error_of(hook, ref)
     elif status == "timeout":
         outcome["outcome"] = "timeout"
-        outcome["output"] = body
+        outcome["output"] = values
         outcome["error"] = {
             "error": "RunTimeout",
             "message": "the server stopped the run at its time limit",
         }
     else:  # interrupted: cancelled by a client
         outcome["outcome"] = "cancelled"
+        outcome["output"] = values
         outcome["error"] = {"error": "RunCancelled", "message": "the run was cancelled"}
     return outcome
+
+
+def _last_checkpoint(hook: LangGraphHook, ref: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        history = hook.get_thread_history(
+            ref["thread_id"], limit=1, metadata={"run_id": ref["run_id"]}
+        )
+    except LangGraphNotFoundError:
+        return None  # deleted: rolled back, or a stateless run with on_completion="delete"
+    return history[0] if history else None
+
+
+def _pause_of(checkpoint: dict[str, Any] | None, result: Any) -> tuple[list[Any], list[str]]:
+    """The interrupt payloads and the nodes still to run where the run stopped."""
+    if checkpoint is None:
+        return (interrupts_of(result) or [] if result is not _NO_RESULT else []), []
+    interrupts = [i for task in checkpoint.get("tasks") or [] for i in task.get("interrupts") or []]
+    return interrupts, list(checkpoint.get("next") or [])
+
+
+def _error_of(hook: LangGraphHook, ref: dict[str, Any]) -> dict[str, Any]:
+    """The agent's error: ``join`` reports it for the thread's latest run."""
+    try:
+        body = hook.join_run(ref["thread_id"], ref["run_id"], raise_error=False)
+    except LangGraphError:
+        body = None
+    error = body.get("__error__") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return error
+    return {"error": "Error", "message": "the run failed; the server no longer has the details"}
 
 
 def raise_for_outcome(outcome: dict[str, Any], on_interrupt: OnInterrupt) -> Any:
@@ -119,9 +174,9 @@ def raise_for_outcome(outcome: dict[str, Any], on_interrupt: OnInterrupt) -> Any
         return outcome.get("output")
     if kind == "paused":
         raise LangGraphRunPausedError(
-            f"LangGraph {where} paused for human input (interrupt); resume the thread with "
-            f"command={{'resume': ...}} or set on_interrupt='succeed'. Interrupts: "
-            f"{outcome['interrupts']!r:.500}",
+            f"LangGraph {where} paused for human input (next: {outcome.get('next')}); resume "
+            "the thread with command={'resume': ...} (or, at a breakpoint, a run with no input), "
+            f"or set on_interrupt='succeed'. Interrupts: {outcome['interrupts']!r:.500}",
             interrupts=outcome["interrupts"],
             thread_id=outcome["thread_id"],
         )
@@ -137,6 +192,8 @@ def raise_for_outcome(outcome: dict[str, Any], on_interrupt: OnInterrupt) -> Any
         raise LangGraphRunTimeoutError(
             f"LangGraph {where} hit the server's time limit (status timeout)"
         )
+    if kind == "missing":
+        raise LangGraphError(f"LangGraph {where} no longer exists: {error.get('message')}")
     raise LangGraphRunCancelledError(f"LangGraph {where} was cancelled (status interrupted)")
 
 
@@ -145,11 +202,22 @@ def validate_event(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise LangGraphError(f"unexpected trigger event: {event!r:.300}")
     runs = event.get("runs")
-    if not isinstance(runs, list) or not all(
-        isinstance(r, dict) and r.get("thread_id") and r.get("run_id") for r in runs
+    if (
+        not isinstance(runs, list)
+        or not runs
+        or not all(isinstance(r, dict) and r.get("thread_id") and r.get("run_id") for r in runs)
     ):
         raise LangGraphError(f"trigger event without valid runs: {event!r:.300}")
+    if event["status"] == "done" and not all(r.get("status") for r in runs):
+        raise LangGraphError(f"trigger event without final statuses: {event!r:.300}")
     return event
+
+
+def thread_or_none(thread_id: Any) -> str | None:
+    """A templated thread id that rendered to nothing ("", "None") means "no thread"."""
+    if thread_id is None or (isinstance(thread_id, str) and thread_id.strip() in ("", "None")):
+        return None
+    return str(thread_id)
 
 
 class LangGraphBaseOperator(BaseOperator):
@@ -194,18 +262,25 @@ class LangGraphBaseOperator(BaseOperator):
         self._cancel(self._active_runs)
 
     def _cancel(self, runs: Sequence[dict[str, Any]]) -> None:
-        """Cancel with the sync client: on_kill runs in a signal handler, possibly while the
-        worker's event loop is busy waiting, so no event loop may be started here."""
-        if not self.cancel_on_kill:
+        """Cancel each run, best effort and briefly.
+
+        on_kill runs in a signal handler, maybe while the main thread is inside an event loop or
+        in the middle of a read on the operator's client: so a fresh sync client, few retries,
+        and no exception may escape.
+        """
+        if not (self.cancel_on_kill and runs):
             return
-        for ref in runs:
-            try:
-                self.hook.cancel_run(ref["thread_id"], ref["run_id"], action=self.cancel_action)
-                self.log.info("Cancelled LangGraph run %s (%s)", ref["run_id"], self.cancel_action)
-            except LangGraphNotFoundError:
-                self.log.info("LangGraph run %s had already ended", ref["run_id"])
-            except LangGraphError as exc:
-                self.log.error("Could not cancel LangGraph run %s: %s", ref["run_id"], exc)
+        with LangGraphHook(self.langgraph_conn_id, retry=CANCEL_RETRY) as hook:
+            for ref in runs:
+                try:
+                    hook.cancel_run(ref["thread_id"], ref["run_id"], action=self.cancel_action)
+                    self.log.info(
+                        "Cancelled LangGraph run %s (%s)", ref["run_id"], self.cancel_action
+                    )
+                except LangGraphNotFoundError:
+                    self.log.info("LangGraph run %s had already ended", ref["run_id"])
+                except Exception as exc:
+                    self.log.error("Could not cancel LangGraph run %s: %s", ref["run_id"], exc)
 
 
 class WaitingMixin:

@@ -23,12 +23,13 @@ from airflow_lg.exceptions import LangGraphConfigError, LangGraphError, LangGrap
 from airflow_lg.operators._base import (
     LangGraphBaseOperator,
     WaitingMixin,
-    WaitMode,
     airflow_identity,
     raise_for_outcome,
     read_outcome,
+    thread_or_none,
 )
-from airflow_lg.schema import RunCreateMetadata, StreamPart, interrupts_of
+from airflow_lg.schema import RunCreateMetadata, StreamPart
+from airflow_lg.triggers.runs import WaitMode
 
 # The runs.create / runs.wait arguments an operator passes through under their SDK names.
 _RUN_ARGS = (
@@ -102,9 +103,15 @@ class _RunRequestOperator(LangGraphBaseOperator):
         self.durability = durability
 
     def run_arguments(self, context: Any) -> dict[str, Any]:
-        """The hook arguments of this run: the SDK's, plus the task's identity in metadata."""
+        """The hook arguments of this run: the SDK's, plus the task's identity in metadata.
+
+        A stateless run is kept (``on_completion="keep"``) unless the user says otherwise:
+        with the server's default ``delete`` it vanishes with its result when it ends.
+        """
         arguments = {name: getattr(self, name) for name in _RUN_ARGS}
         arguments["metadata"] = {**airflow_identity(context), **(self.metadata or {})}
+        if thread_or_none(self.thread_id) is None and arguments["on_completion"] is None:
+            arguments["on_completion"] = "keep"
         return arguments
 
     def remember_run(self, context: Any, run: RunCreateMetadata | dict[str, Any]) -> None:
@@ -113,7 +120,10 @@ class _RunRequestOperator(LangGraphBaseOperator):
         ti.xcom_push(key="run_id", value=run["run_id"])
         ti.xcom_push(key="thread_id", value=run.get("thread_id"))
         ti.xcom_push(key="assistant_id", value=self.assistant_id)
-        self._last_run = {"run_id": run["run_id"], "thread_id": run.get("thread_id")}
+        self._last_run: dict[str, Any] = {
+            "run_id": run["run_id"],
+            "thread_id": run.get("thread_id"),
+        }
         if run.get("thread_id"):
             self._active_runs = [{"thread_id": run["thread_id"], "run_id": run["run_id"]}]
         self.log.info("LangGraph run %s created on thread %s", run["run_id"], run.get("thread_id"))
@@ -170,10 +180,8 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
 
     def execute(self, context: Any) -> Any:
         arguments = self.run_arguments(context)
-        if self.thread_id is None and arguments["on_completion"] is None:
-            arguments["on_completion"] = "keep"
         run = self.hook.create_run(
-            self.thread_id,
+            thread_or_none(self.thread_id),
             self.assistant_id,
             stream_mode=self.stream_mode,
             stream_resumable=self.stream_resumable,
@@ -183,8 +191,7 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         self.remember_run(context, run)
         if not self.wait_for_completion:
             return run
-        ended = self.wait_for(context, [{**run, "status": run["status"]}])
-        return self.complete(context, ended)
+        return self.complete(context, self.wait_for(context, [run]))
 
     def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
         return self.publish(context, read_outcome(self.hook, runs[0]))
@@ -195,11 +202,12 @@ class WaitRunOperator(_RunRequestOperator):
 
     With ``stream_mode`` it streams instead (``runs.stream``) and writes the run's progress to
     the task log as it happens — one line per node update, custom event or error — then
-    returns the final values. ``values`` is added to the modes if missing (the final values
-    come from it).
+    returns the final values. ``values`` is added to the modes if missing. A streamed run
+    always runs on a thread (a fresh one if ``thread_id`` is None) and is resumable, so a
+    dropped connection loses no event and the run can be checked and cancelled.
 
-    By default the run is cancelled if the worker disconnects (``on_disconnect="cancel"``
-    while ``cancel_on_kill``), so a killed task does not leave its run going.
+    Whatever the server answered, the task's outcome is the run's own status: a run the server
+    timed out or someone cancelled does not pass for a success with partial values.
     """
 
     def __init__(
@@ -213,35 +221,48 @@ class WaitRunOperator(_RunRequestOperator):
         super().__init__(**kwargs)
         self.stream_mode = stream_mode
         self.stream_subgraphs = stream_subgraphs
-        self.on_disconnect = on_disconnect or ("cancel" if self.cancel_on_kill else "continue")
+        # "continue": a dropped connection is re-joined, and on_kill cancels explicitly.
+        self.on_disconnect = on_disconnect
 
     def execute(self, context: Any) -> Any:
         arguments = self.run_arguments(context)
         created = lambda meta: self.remember_run(context, meta)  # noqa: E731
-        if self.stream_mode is None:
-            result = self.hook.wait_run(
-                self.thread_id,
-                self.assistant_id,
-                on_disconnect=self.on_disconnect,
-                on_run_created=created,
-                raise_error=True,
-                **arguments,
-            )
-        else:
-            result = self._stream(arguments, created)
-        return self.publish(context, self._outcome_of(result))
+        try:
+            if self.stream_mode is None:
+                result = self.hook.wait_run(
+                    thread_or_none(self.thread_id),
+                    self.assistant_id,
+                    on_disconnect=self.on_disconnect,
+                    on_run_created=created,
+                    raise_error=True,
+                    **arguments,
+                )
+            else:
+                result = self._stream(context, arguments, created)
+        except LangGraphRunFailedError:
+            context["ti"].xcom_push(key="status", value="error")
+            raise
+        run = self._last_run
+        status = self.hook.get_run(run["thread_id"], run["run_id"])["status"]
+        return self.publish(context, read_outcome(self.hook, {**run, "status": status}, result))
 
-    def _stream(self, arguments: dict[str, Any], created: Any) -> Any:
+    def _stream(self, context: Any, arguments: dict[str, Any], created: Any) -> Any:
         mode = self.stream_mode or "values"
         modes = [mode] if isinstance(mode, str) else list(mode)
         if "values" not in modes:
             modes.append("values")
+        thread_id = thread_or_none(self.thread_id)
+        if thread_id is None:
+            thread = self.hook.create_thread(metadata=airflow_identity(context))
+            thread_id = thread["thread_id"]
+        arguments = {**arguments, "on_completion": None}  # not for thread runs
         values: Any = None
         for part in self.hook.stream_run(
-            self.thread_id,
+            thread_id,
             self.assistant_id,
             stream_mode=modes,
             stream_subgraphs=self.stream_subgraphs,
+            stream_resumable=True,
             on_disconnect=self.on_disconnect,
             on_run_created=created,
             **arguments,
@@ -254,23 +275,10 @@ class WaitRunOperator(_RunRequestOperator):
                 raise LangGraphRunFailedError(
                     str(error.get("error", "Error")),
                     str(error.get("message", "")),
-                    run_id=self._active_run_id(),
-                    thread_id=self.thread_id,
+                    run_id=self._last_run["run_id"],
+                    thread_id=thread_id,
                 )
         return values
-
-    def _active_run_id(self) -> str | None:
-        return self._active_runs[0]["run_id"] if self._active_runs else None
-
-    def _outcome_of(self, result: Any) -> dict[str, Any]:
-        last = getattr(self, "_last_run", {})
-        interrupts = interrupts_of(result)
-        outcome = {**last, "status": "success", "output": result}
-        if interrupts:
-            outcome.update(outcome="paused", interrupts=interrupts)
-        else:
-            outcome["outcome"] = "success"
-        return outcome
 
     def log_progress(self, part: StreamPart) -> None:
         """One readable line per event worth a human's attention."""
@@ -404,7 +412,19 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         runs: list[dict[str, Any]] = []
         for start in range(0, len(items), self.chunk_size):
             chunk = items[start : start + self.chunk_size]
-            created = self.hook.create_batch(chunk)
+            try:
+                created = self.hook.create_batch(chunk)
+            except LangGraphError as exc:
+                # The batch call is not atomic and a retry of this task would create every
+                # item again: stop what this try already started.
+                self._cancel(runs)
+                raise LangGraphError(
+                    f"creating items {start}-{start + len(chunk) - 1} of the batch failed "
+                    f"({exc}); the {len(runs)} runs created before were cancelled"
+                    if self.cancel_on_kill and runs
+                    else f"creating items {start}-{start + len(chunk) - 1} of the batch failed "
+                    f"({exc})"
+                ) from exc
             runs.extend({"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in created)
             self._active_runs = list(runs)
             context["ti"].xcom_push(key="runs", value=runs)
@@ -419,7 +439,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         counts = dict(Counter(r["outcome"] for r in results))
         summary = {"runs": results, "counts": counts, "total": len(results)}
         self._active_runs = []
-        failed = [r for r in results if r["outcome"] != "success"]
+        accepted = {"success", "paused"} if self.on_interrupt == "succeed" else {"success"}
+        failed = [r for r in results if r["outcome"] not in accepted]
         if failed and self.fail_on_partial_error:
             context["ti"].xcom_push(key="batch", value=summary)
             raise LangGraphError(

@@ -13,7 +13,6 @@ from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.operators._base import (
     OnInterrupt,
-    WaitMode,
     check_choice,
     default_deferrable,
     raise_for_outcome,
@@ -21,7 +20,7 @@ from airflow_lg.operators._base import (
     validate_event,
 )
 from airflow_lg.schema import TERMINAL_RUN_STATUSES
-from airflow_lg.triggers.runs import LangGraphRunTrigger
+from airflow_lg.triggers.runs import LangGraphRunTrigger, WaitMode
 
 
 class RunStatusSensor(BaseSensorOperator):

@@ -26,7 +26,7 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphWaitTimeoutError,
 )
-from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.schema import TERMINAL_RUN_STATUSES
 
 WaitMode = Literal["poll", "join"]
@@ -101,22 +101,27 @@ async def _wait_one(
     log: Any,
 ) -> dict[str, Any]:
     thread_id, run_id = ref["thread_id"], ref["run_id"]
+    # join returns only when the run ends: useless for a non-terminal target such as "running"
+    join = options.mode == "join" and options.stop_statuses <= TERMINAL_RUN_STATUSES
     failures = 0
     last_status = None
     while True:
         try:
             async with limit:
-                if options.mode == "join":
+                if join:
                     await hook.ajoin_run(thread_id, run_id, raise_error=False)
                 run = await hook.aget_run(thread_id, run_id)
-        except LangGraphNotFoundError as exc:
-            raise LangGraphNotFoundError(
-                exc.status_code,
-                exc.method,
-                exc.path,
-                f"{exc.detail} — run {run_id} on thread {thread_id} no longer exists (a "
-                "stateless run created with on_completion='delete' vanishes when it ends)",
-            ) from exc
+        except LangGraphNotFoundError:
+            log.warning("LangGraph run %s on thread %s no longer exists", run_id, thread_id)
+            return {
+                "thread_id": thread_id,
+                "run_id": run_id,
+                "status": "missing",
+                "detail": (
+                    "the run was deleted (rolled back, or a stateless run created with "
+                    "on_completion='delete', which vanishes when it ends)"
+                ),
+            }
         except TRANSIENT_ERRORS as exc:
             failures += 1
             if failures > options.failure_budget:
@@ -137,18 +142,29 @@ async def _wait_one(
         await asyncio.sleep(options.poll_interval)
 
 
+CANCEL_RETRY = RetryPolicy(max_attempts=2, min_wait=0.2, max_wait=1.0)
+
+
 async def cancel_runs(
     hook: LangGraphHook, runs: Sequence[dict[str, Any]], action: str, log: Any
 ) -> None:
-    """Cancel each run; one that already ended (404) is fine, other failures are logged."""
-    for ref in runs:
-        try:
-            await hook.acancel_run(ref["thread_id"], ref["run_id"], action=action)
-            log.info("Cancelled LangGraph run %s (%s)", ref["run_id"], action)
-        except LangGraphNotFoundError:
-            log.info("LangGraph run %s had already ended; nothing to cancel", ref["run_id"])
-        except LangGraphError as exc:
-            log.error("Could not cancel LangGraph run %s: %s", ref["run_id"], exc)
+    """Cancel the runs concurrently, each tried twice at most: Airflow gives a trigger's on_kill
+    30 s. A run that already ended (404) is fine; other failures are logged."""
+    limit = asyncio.Semaphore(20)
+
+    async def cancel(ref: dict[str, Any]) -> None:
+        async with limit:
+            try:
+                await hook.acancel_run(
+                    ref["thread_id"], ref["run_id"], action=action, retry=CANCEL_RETRY
+                )
+                log.info("Cancelled LangGraph run %s (%s)", ref["run_id"], action)
+            except LangGraphNotFoundError:
+                log.info("LangGraph run %s had already ended; nothing to cancel", ref["run_id"])
+            except Exception as exc:
+                log.error("Could not cancel LangGraph run %s: %s", ref["run_id"], exc)
+
+    await asyncio.gather(*(cancel(ref) for ref in runs))
 
 
 class LangGraphRunTrigger(BaseTrigger):

@@ -264,3 +264,26 @@ def test_wait_run_never_reports_a_paused_run_as_plain_success(run_dag: RunDag, d
     assert result.states == {"run": "failed"}
     assert result.xcom("run", "interrupts")[0]["value"] == {"question": "approve?", "topic": "y"}
     assert "paused for human input" in result.output
+
+
+def test_wait_run_fails_when_the_server_timed_the_run_out(run_dag: RunDag) -> None:
+    # The server answers a timed-out wait with the last values and no error: only the run's
+    # status tells, and the task must not pass for a success with partial values.
+    result = run_dag("lg_wait_on_timeout_server", assistant_id="sleeper", input={"seconds": 6})
+    assert result.states == {"run": "failed"}
+    assert result.xcom("run", "status") == "timeout"
+    assert "LangGraphRunTimeoutError" in result.output
+
+
+def test_a_run_stopped_at_a_static_breakpoint_is_not_a_success(run_dag: RunDag) -> None:
+    thread = server().create_thread()
+    result = run_dag("lg_create_breakpoint", input={}, thread_id=thread["thread_id"])
+    assert result.states == {"run": "failed"}
+    assert "paused for human input (next: ['bar'])" in result.output
+
+
+@pytest.mark.parametrize("blank", ["", "None"])
+def test_a_thread_id_that_renders_blank_means_a_stateless_run(run_dag: RunDag, blank: str) -> None:
+    result = run_dag("lg_wait", assistant_id="test_agent", input=SEED_INPUT, thread_id=blank)
+    assert result.states == {"run": "success"}
+    assert result.xcom("run") == SEED_RESULT

@@ -210,3 +210,28 @@ async def test_a_cut_stateless_stream_cannot_resume_and_says_so(
     assert caught.value.run_id is not None
     uuid.UUID(caught.value.run_id)
     assert "stateless" in str(caught.value)
+
+
+async def test_a_wait_whose_answer_breaks_off_rejoins_the_run_instead_of_running_it_again(
+    proxied: Transport, fault_proxy: Any, lg: Transport
+) -> None:
+    thread = await lg.create_thread()
+    fault_proxy.cut_stream(0, method="POST", path="/runs/wait$")  # headers, then nothing
+    result = await proxied.wait_run(thread["thread_id"], "sleeper", input={"seconds": 1})
+    assert result == {"seconds": 1, "slept": 1.0, "done": True}
+    assert len(fault_proxy.find("POST", "/runs/wait$")) == 1
+    assert len(fault_proxy.find("GET", "/join$")) == 1
+    assert len(await lg.list_runs(thread["thread_id"])) == 1
+
+
+async def test_a_failing_rejoin_never_sends_the_run_creation_again(
+    proxied: Transport, fault_proxy: Any, lg: Transport
+) -> None:
+    thread = await lg.create_thread()
+    fault_proxy.cut_stream(0, method="POST", path="/runs/wait$")
+    fault_proxy.rate_limit(retry_after=0, method="GET", path="/join$", times=None)
+    with pytest.raises(LangGraphRateLimitError):
+        await proxied.wait_run(thread["thread_id"], "sleeper", input={"seconds": 0.2})
+    assert len(fault_proxy.find("POST", "/runs/wait$")) == 1
+    assert len(fault_proxy.find("GET", "/join$")) == FAST["max_attempts"]
+    assert len(await lg.list_runs(thread["thread_id"])) == 1

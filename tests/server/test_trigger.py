@@ -198,5 +198,7 @@ async def test_a_run_that_vanished_is_reported_with_the_likely_reason(
     trigger = LangGraphRunTrigger([run], conn_id, poll_interval=0.5)
     await asyncio.sleep(2.5)  # ended and deleted meanwhile
     event = await _first_event(trigger)
-    assert event["status"] == "failed"
-    assert "on_completion='delete'" in event["message"]
+    assert event["status"] == "done"
+    [missing] = event["runs"]
+    assert missing["status"] == "missing"
+    assert "on_completion='delete'" in missing["detail"]

@@ -183,7 +183,11 @@ def test_a_long_poll_whose_body_breaks_off_re_joins_the_run_named_by_location():
     accepted = response(
         headers={"Location": "/threads/T/runs/R/join", "Content-Location": "/threads/T/runs/R"}
     )
-    rejoin = _wire.broken_body(wait, accepted, httpx.RemoteProtocolError("cut"), BASE_URL)
+    signal = _wire.broken_body(wait, accepted, httpx.RemoteProtocolError("cut"), BASE_URL)
+    assert isinstance(signal, _wire.Rejoin)
+    assert not _wire.is_retryable(signal, wait)  # the creating request is never re-sent
+    rejoin = signal.call
+    assert rejoin.long_poll is True
     assert (rejoin.method, rejoin.path, rejoin.json) == ("GET", "/threads/T/runs/R/join", None)
     assert rejoin.headers == {"X-Request": "r1"}
     assert rejoin.follow_location is True
@@ -195,7 +199,7 @@ def test_a_long_poll_whose_body_breaks_off_re_joins_the_run_named_by_location():
 def test_a_broken_run_creation_names_the_run_the_server_had_created():
     accepted = response(headers={"Content-Location": "/threads/T/runs/R"}, path="/threads/T/runs")
     with pytest.raises(LangGraphConnectionError) as caught:
-        _wire.broken_body(CREATE, accepted, httpx.ReadError("reset"), BASE_URL)
+        raise _wire.broken_body(CREATE, accepted, httpx.ReadError("reset"), BASE_URL)
     assert str(caught.value) == (
         "POST /threads/T/runs: lost the connection to the LangGraph server at http://lg.test "
         "(ReadError: reset); the server had created run R on thread T"
@@ -208,4 +212,4 @@ def test_a_broken_long_poll_without_a_join_location_fails():
     wait = _wire.wait_run("T", "agent")
     for headers in ({}, {"Location": "/threads/T/runs/R/stream"}):
         with pytest.raises(LangGraphConnectionError, match="lost the connection"):
-            _wire.broken_body(wait, response(headers=headers), httpx.ReadError("x"), BASE_URL)
+            raise _wire.broken_body(wait, response(headers=headers), httpx.ReadError("x"), BASE_URL)

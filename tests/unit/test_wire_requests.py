@@ -375,12 +375,49 @@ def test_get_and_delete_run_address_one_run_with_quoted_ids():
     assert (delete.method, delete.path, delete.json) == ("DELETE", "/threads/T/runs/R", None)
 
 
-@pytest.mark.parametrize("bad", ["", None, 7])
-def test_an_empty_or_non_string_id_is_a_config_error(bad):
-    with pytest.raises(LangGraphConfigError, match="ids must be non-empty strings"):
+@pytest.mark.parametrize("bad", ["", " ", None, 7])
+def test_an_empty_or_non_string_id_is_a_config_error_naming_the_parameter(bad):
+    with pytest.raises(LangGraphConfigError, match="run_id must be a non-empty string"):
         _wire.get_run("T", bad)
-    with pytest.raises(LangGraphConfigError, match="ids must be non-empty strings"):
+    with pytest.raises(LangGraphConfigError, match="thread_id must be a non-empty string"):
         _wire.get_thread(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "  "])
+def test_an_empty_thread_id_is_an_error_not_a_quiet_stateless_run(bad):
+    with pytest.raises(LangGraphConfigError, match="thread_id must be a non-empty string"):
+        _wire.create_run(bad, "agent")
+    assert _wire.create_run(None, "agent").path == "/runs"
+
+
+def test_a_thread_created_without_an_id_is_never_sent_twice():
+    assert _wire.create_thread().creates_run is True
+    assert _wire.create_thread(thread_id="T", if_exists="do_nothing").creates_run is False
+
+
+def test_long_polls_and_streams_get_a_read_timeout_above_the_heartbeat():
+    from airflow_lg.hooks._settings import ClientSettings
+
+    settings = ClientSettings(
+        base_url="http://x", timeout={**ClientSettings(base_url="").timeout, "read": 2.0}
+    )
+    for call in (
+        _wire.wait_run("T", "a"),
+        _wire.join_run("T", "R"),
+        _wire.stream_run("T", "a").call,
+        _wire.join_stream("T", "R").call,
+    ):
+        assert _wire.call_timeout(call, settings).read == _wire.LONG_POLL_MIN_READ
+    assert _wire.call_timeout(_wire.get_run("T", "R"), settings).read == 2.0
+
+
+def test_history_of_one_run_is_a_metadata_query():
+    call = _wire.get_thread_history("T", limit=1, metadata={"run_id": "R"})
+    assert (call.method, call.path, call.json) == (
+        "POST",
+        "/threads/T/history",
+        {"limit": 1, "metadata": {"run_id": "R"}},
+    )
 
 
 @pytest.mark.parametrize(

@@ -142,3 +142,14 @@ for _deferrable in (False, True):
     globals()[f"lg_{_kind}_wait_timeout"] = _create_dag(
         f"lg_{_kind}_wait_timeout", deferrable=_deferrable, wait_timeout=3
     )
+
+with _dag("lg_wait_on_timeout_server") as lg_wait_on_timeout_server:
+    WaitRunOperator(
+        task_id="run",
+        assistant_id="{{ params.assistant_id }}",
+        thread_id="{{ params.thread_id }}",
+        input="{{ params.input }}",
+        langgraph_conn_id="langgraph_timeout",
+    )
+
+lg_create_breakpoint = _create_dag("lg_create_breakpoint", interrupt_before=["bar"])
