@@ -64,8 +64,11 @@ def test_an_agent_error_fails_the_task_with_its_type_and_message(
     assert "ValueError: failing agent failed on purpose: quota exceeded" in result.output
 
 
-def test_the_servers_timeout_is_told_apart_from_ours(run_dag: RunDag) -> None:
-    result = run_dag("lg_create_on_timeout_server", assistant_id="sleeper", input={"seconds": 10})
+@pytest.mark.parametrize(
+    "dag_id", ["lg_create_on_timeout_server", "lg_create_sync_on_timeout_server"]
+)
+def test_the_servers_timeout_is_told_apart_from_ours(run_dag: RunDag, dag_id: str) -> None:
+    result = run_dag(dag_id, assistant_id="sleeper", input={"seconds": 10})
     assert result.states == {"run": "failed"}
     assert result.xcom("run", "status") == "timeout"
     assert "LangGraphRunTimeoutError" in result.output
@@ -287,3 +290,30 @@ def test_a_thread_id_that_renders_blank_means_a_stateless_run(run_dag: RunDag, b
     result = run_dag("lg_wait", assistant_id="test_agent", input=SEED_INPUT, thread_id=blank)
     assert result.states == {"run": "success"}
     assert result.xcom("run") == SEED_RESULT
+
+
+@pytest.mark.parametrize("kind", ["sync", "deferred"])
+def test_a_lenient_batch_reports_a_server_timeout_and_a_human_pause_per_item(
+    run_dag: RunDag, kind: str
+) -> None:
+    payloads = [
+        {"input": {"seconds": 8}},
+        {"input": {"seconds": 0.1}},
+        {"assistant_id": "human", "input": {"topic": "batch"}},
+    ]
+    result = run_dag(
+        f"lg_batch_{kind}_lenient_on_timeout_server", assistant_id="sleeper", payloads=payloads
+    )
+    assert result.states == {"batch": "success"}
+    batch = result.xcom("batch")
+    assert [r["outcome"] for r in batch["runs"]] == ["timeout", "success", "paused"]
+    assert batch["runs"][2]["interrupts"][0]["value"]["question"] == "approve?"
+    assert batch["counts"] == {"timeout": 1, "success": 1, "paused": 1}
+
+
+@pytest.mark.parametrize("dag_id", ["lg_sensor_sync", "lg_sensor_deferred"])
+def test_the_sensor_fails_on_a_run_paused_for_a_human(run_dag: RunDag, dag_id: str) -> None:
+    result = run_dag(dag_id, assistant_id="human", input={"topic": "sensed"})
+    assert result.states == {"create": "success", "sense": "failed"}
+    assert result.xcom("sense", "interrupts")[0]["value"]["topic"] == "sensed"
+    assert "paused for human input" in result.output

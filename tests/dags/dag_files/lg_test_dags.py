@@ -52,6 +52,9 @@ for _deferrable in (False, True):
 lg_create_on_timeout_server = _create_dag(
     "lg_create_on_timeout_server", langgraph_conn_id="langgraph_timeout", deferrable=True
 )
+lg_create_sync_on_timeout_server = _create_dag(
+    "lg_create_sync_on_timeout_server", langgraph_conn_id="langgraph_timeout", deferrable=False
+)
 lg_create_no_wait = _create_dag("lg_create_no_wait", wait_for_completion=False)
 
 with _dag("lg_human_in_the_loop") as lg_human_in_the_loop:
@@ -108,22 +111,32 @@ with _dag("lg_wait_stream") as lg_wait_stream:
         stream_mode=["updates", "custom"],
     )
 
-for _deferrable in (False, True):
-    for _strict in (True, False):
-        _name = f"lg_batch_{'deferred' if _deferrable else 'sync'}" + (
-            "" if _strict else "_lenient"
+
+def _batch_dag(dag_id: str, **operator_kwargs: object) -> DAG:
+    with _dag(dag_id, params={"payloads": []}) as dag:
+        BatchRunOperator(
+            task_id="batch",
+            assistant_id="{{ params.assistant_id }}",
+            payloads="{{ params.payloads }}",
+            chunk_size=2,
+            **FAST,
+            **operator_kwargs,  # type: ignore[arg-type]
         )
-        with _dag(_name, params={"payloads": []}) as _batch_dag:
-            BatchRunOperator(
-                task_id="batch",
-                assistant_id="{{ params.assistant_id }}",
-                payloads="{{ params.payloads }}",
-                chunk_size=2,
-                fail_on_partial_error=_strict,
-                deferrable=_deferrable,
-                **FAST,
-            )
-        globals()[_name] = _batch_dag
+    return dag
+
+
+for _deferrable in (False, True):
+    _kind = "deferred" if _deferrable else "sync"
+    globals()[f"lg_batch_{_kind}"] = _batch_dag(f"lg_batch_{_kind}", deferrable=_deferrable)
+    globals()[f"lg_batch_{_kind}_lenient"] = _batch_dag(
+        f"lg_batch_{_kind}_lenient", deferrable=_deferrable, fail_on_partial_error=False
+    )
+    globals()[f"lg_batch_{_kind}_lenient_on_timeout_server"] = _batch_dag(
+        f"lg_batch_{_kind}_lenient_on_timeout_server",
+        deferrable=_deferrable,
+        fail_on_partial_error=False,
+        langgraph_conn_id="langgraph_timeout",
+    )
 
 with _dag("lg_mapped") as lg_mapped:
     CreateRunOperator.partial(task_id="run", assistant_id="sleeper", **FAST).expand(
