@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_lg.hooks.langgraph"],
             }
         ],
+        "extra-links": ["airflow_lg.links.LangGraphRunLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_lg.hooks.langgraph.LangGraphHook",
@@ -69,8 +70,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "studio_url_template": {
                         "label": "Run link URL template",
-                        "description": "Where the task's extra link points, e.g. "
-                        "https://smith.langchain.com/studio/thread/{thread_id}?baseUrl={base_url}",
+                        "description": "Where the task's 'LangGraph run' link points; "
+                        "placeholders {thread_id}, {run_id}, {base_url}, {base_url_quoted}. "
+                        "Default: the run on the server itself.",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError, LangGraphRunFailedError
+from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import (
     LangGraphBaseOperator,
     WaitingMixin,
@@ -53,6 +54,8 @@ _TEMPLATED = ("assistant_id", "thread_id", "input", "command", "config", "contex
 
 class _RunRequestOperator(LangGraphBaseOperator):
     """The arguments of one run (``runs.create`` / ``runs.wait``), with the SDK's names."""
+
+    operator_extra_links = (LangGraphRunLink(),)
 
     template_fields: Sequence[str] = _TEMPLATED
     template_fields_renderers = {

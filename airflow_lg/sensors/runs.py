@@ -11,6 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import (
     OnInterrupt,
     check_choice,
@@ -35,6 +36,7 @@ class RunStatusSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("thread_id", "run_id")
+    operator_extra_links = (LangGraphRunLink(),)
 
     def __init__(
         self,
@@ -101,6 +103,9 @@ class RunStatusSensor(BaseSensorOperator):
         return False
 
     def execute(self, context: Any) -> Any:
+        # what the "LangGraph run" link and downstream tasks read
+        context["ti"].xcom_push(key="thread_id", value=self.thread_id)
+        context["ti"].xcom_push(key="run_id", value=self.run_id)
         if not self.deferrable:
             return super().execute(context)
         answer = self.poke(context)

@@ -91,6 +91,9 @@ def test_a_deferred_task_leaves_the_worker_and_the_triggerer_completes_it(
         "slept": 6,
         "done": True,
     }
+    # the task's extra link opens its run on the server
+    links = airflow.extra_links("e2e_create_deferred", run_id, "run")
+    assert links["LangGraph run"] == f"{server.settings.base_url}/threads/{thread_id}/runs/{lg_run}"
     # the triggerer's lines reach the task log: the run's progress is visible in the UI
     log = airflow.task_log("e2e_create_deferred", run_id, "run")
     assert f"LangGraph run {lg_run} on thread {thread_id} is running" in log

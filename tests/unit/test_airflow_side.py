@@ -196,3 +196,30 @@ class _FakeTI:
     run_id = "manual__1"
     map_index = -1
     try_number = 1
+
+
+def test_the_run_link_defaults_to_the_run_on_the_server() -> None:
+    from airflow_lg.links import run_url
+
+    assert run_url(None, "http://lg:2024", "T", "R") == "http://lg:2024/threads/T/runs/R"
+
+
+def test_the_run_link_follows_the_connections_template() -> None:
+    from airflow_lg.links import run_url
+
+    template = "https://studio.example/thread/{thread_id}?baseUrl={base_url_quoted}&run={run_id}"
+    assert run_url(template, "http://lg:2024", "T 1", "R") == (
+        "https://studio.example/thread/T%201?baseUrl=http%3A%2F%2Flg%3A2024&run=R"
+    )
+
+
+def test_operators_offer_the_run_link_and_the_provider_registers_it() -> None:
+    from airflow_lg.get_provider_info import get_provider_info
+    from airflow_lg.links import LangGraphRunLink
+
+    assert "airflow_lg.links.LangGraphRunLink" in get_provider_info()["extra-links"]
+    for operator in (
+        CreateRunOperator(task_id="c", assistant_id="a"),
+        RunStatusSensor(task_id="s", thread_id="T", run_id="R"),
+    ):
+        assert any(isinstance(link, LangGraphRunLink) for link in operator.operator_extra_links)
