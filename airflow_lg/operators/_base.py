@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -50,18 +51,40 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "wait_mode": ("poll", "join"),
     "cancel_action": ("interrupt", "rollback"),
     "on_interrupt": ("fail", "succeed"),
+    "on_previous_failure": ("rerun", "fail"),
 }
+ACTIVE_RUN_STATUSES = frozenset({"pending", "running"})
 
 
 def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
+# Namespace of the threads that airflow-lg derives from task identities (uuid5).
+THREAD_NAMESPACE = uuid.UUID("5d3c9b1e-4f0a-5b7e-9c61-2a8f0e4d7b13")
+TASK_KEY = "airflow_lg_task_key"
+
+
+def task_key(context: Any) -> str:
+    """The run-stable identity of a task instance: the same on every try, retry and clear of
+    it within its DAG run (never the try number), different for every other task instance."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+
+
+def task_thread_id(key: str) -> str:
+    """The thread a task instance's runs go to when the user pins none: derived, not stored,
+    so every try finds it again."""
+    return str(uuid.uuid5(THREAD_NAMESPACE, key))
+
+
 def airflow_identity(context: Any) -> dict[str, Any]:
-    """Run metadata that traces a run on the server back to its task instance."""
+    """Run metadata that traces a run on the server back to its task instance; the task key
+    is what a later try looks for."""
     ti = context["ti"]
     logical_date = context.get("logical_date")
     return {
+        TASK_KEY: task_key(context),
         "airflow_dag_id": ti.dag_id,
         "airflow_task_id": ti.task_id,
         "airflow_run_id": ti.run_id,
@@ -69,6 +92,18 @@ def airflow_identity(context: Any) -> dict[str, Any]:
         "airflow_try_number": ti.try_number,
         "airflow_logical_date": logical_date.isoformat() if logical_date else None,
     }
+
+
+def find_task_run(hook: LangGraphHook, thread_id: str, key: str) -> dict[str, Any] | None:
+    """The newest run on ``thread_id`` created for the task instance ``key``, or None."""
+    try:
+        runs = hook.list_runs(thread_id, limit=50)
+    except LangGraphNotFoundError:
+        return None
+    for run in runs:  # newest first
+        if (run.get("metadata") or {}).get(TASK_KEY) == key:
+            return dict(run)
+    return None
 
 
 def check_choice(name: str, value: str) -> None:

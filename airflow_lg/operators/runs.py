@@ -17,16 +17,30 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from airflow_lg.exceptions import LangGraphConfigError, LangGraphError, LangGraphRunFailedError
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphConflictError,
+    LangGraphConnectionError,
+    LangGraphError,
+    LangGraphNotFoundError,
+    LangGraphRunFailedError,
+    LangGraphServerError,
+)
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import (
+    ACTIVE_RUN_STATUSES,
+    TASK_KEY,
     LangGraphBaseOperator,
     WaitingMixin,
     airflow_identity,
+    check_choice,
+    find_task_run,
     raise_for_outcome,
     read_outcome,
+    task_key,
+    task_thread_id,
     thread_or_none,
 )
 from airflow_lg.schema import RunCreateMetadata, StreamPart
@@ -49,6 +63,8 @@ _RUN_ARGS = (
     "after_seconds",
     "durability",
 )
+STATE_KEY = "airflow_lg_run"  # in Airflow's task state store
+OnPreviousFailure = Literal["rerun", "fail"]
 _TEMPLATED = ("assistant_id", "thread_id", "input", "command", "config", "context", "metadata")
 
 
@@ -82,9 +98,14 @@ class _RunRequestOperator(LangGraphBaseOperator):
         on_completion: str | None = None,
         after_seconds: int | None = None,
         durability: str | None = None,
+        reattach: bool = True,
+        on_previous_failure: OnPreviousFailure = "rerun",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_choice("on_previous_failure", on_previous_failure)
+        self.reattach = reattach
+        self.on_previous_failure = on_previous_failure
         if not assistant_id:
             raise LangGraphConfigError("assistant_id is required (a graph name or assistant UUID)")
         self.assistant_id = assistant_id
@@ -117,9 +138,84 @@ class _RunRequestOperator(LangGraphBaseOperator):
             arguments["on_completion"] = "keep"
         return arguments
 
+    # ---- exactly once: one run per task instance, whatever happens to its tries ------------
+
+    def target_thread(self, context: Any, arguments: dict[str, Any]) -> str | None:
+        """The thread to run on: the user's, or — with ``reattach`` — the task instance's own
+        thread, derived from its identity so that every try finds its runs again. On its own
+        thread a run is never deleted, and a second concurrent run is refused (``reject``)."""
+        thread_id = thread_or_none(self.thread_id)
+        if thread_id is not None or not self.reattach:
+            return thread_id
+        thread_id = task_thread_id(arguments["metadata"][TASK_KEY])
+        self.hook.create_thread(
+            thread_id=thread_id, if_exists="do_nothing", metadata=airflow_identity(context)
+        )
+        arguments["on_completion"] = None
+        if arguments["multitask_strategy"] is None:
+            arguments["multitask_strategy"] = "reject"
+        return thread_id
+
+    def previous_run(self, context: Any, thread_id: str | None) -> dict[str, Any] | None:
+        """A run of an earlier try of this task instance to adopt: still going (re-attach) or
+        succeeded (its output, without running the agent again). A failed one is re-run, or
+        fails the task (``on_previous_failure="fail"``)."""
+        self._previous_id = None
+        if not self.reattach or thread_id is None:
+            return None
+        run = self._stored_run(context) or find_task_run(self.hook, thread_id, task_key(context))
+        if run is None:
+            return None
+        run_id, status = run["run_id"], run["status"]
+        if status in ACTIVE_RUN_STATUSES:
+            self.log.info("Re-attaching to run %s (%s) of an earlier try", run_id, status)
+            return run
+        if status == "success":
+            self.log.info("Run %s of an earlier try succeeded: not running the agent again", run_id)
+            return run
+        if self.on_previous_failure == "fail":
+            raise LangGraphError(
+                f"run {run_id} of an earlier try ended with status {status} and "
+                "on_previous_failure='fail'"
+            )
+        self.log.info("Run %s of an earlier try ended %s: starting a new one", run_id, status)
+        self._previous_id = run_id
+        return None
+
+    def create_once(
+        self, context: Any, thread_id: str | None, create: Any, adopt: Any = dict
+    ) -> Any:
+        """Create the run; if the answer was lost, or the thread already runs one (409),
+        adopt the run the server has for this task instance rather than fail or duplicate."""
+        try:
+            return create()
+        except (LangGraphConnectionError, LangGraphConflictError, LangGraphServerError) as exc:
+            lost = not isinstance(exc, LangGraphConnectionError) or exc.may_have_reached_server
+            if not (self.reattach and thread_id and lost):
+                raise
+            found = find_task_run(self.hook, thread_id, task_key(context))
+            if found is None or found["run_id"] == self._previous_id:
+                raise
+            self.log.warning("Creating the run failed (%s) but it exists: %s", exc, found["run_id"])
+            return adopt(found)
+
+    def _stored_run(self, context: Any) -> dict[str, Any] | None:
+        """The run an earlier try recorded in Airflow's task state store (Airflow ≥ 3.3)."""
+        store = context.get("task_state_store")
+        ref = store.get(STATE_KEY) if store is not None else None
+        if not isinstance(ref, dict):
+            return None
+        try:
+            return dict(self.hook.get_run(ref["thread_id"], ref["run_id"]))
+        except LangGraphNotFoundError:
+            return None
+
     def remember_run(self, context: Any, run: RunCreateMetadata | dict[str, Any]) -> None:
         """As soon as the run exists: XCom, and a note for on_kill."""
         ti = context["ti"]
+        store = context.get("task_state_store")
+        if store is not None and run.get("thread_id"):
+            store.set(STATE_KEY, {"thread_id": run["thread_id"], "run_id": run["run_id"]})
         ti.xcom_push(key="run_id", value=run["run_id"])
         ti.xcom_push(key="thread_id", value=run.get("thread_id"))
         ti.xcom_push(key="assistant_id", value=self.assistant_id)
@@ -183,13 +279,18 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
 
     def execute(self, context: Any) -> Any:
         arguments = self.run_arguments(context)
-        run = self.hook.create_run(
-            thread_or_none(self.thread_id),
-            self.assistant_id,
-            stream_mode=self.stream_mode,
-            stream_resumable=self.stream_resumable,
-            stream_subgraphs=self.stream_subgraphs,
-            **arguments,
+        thread_id = self.target_thread(context, arguments)
+        run = self.previous_run(context, thread_id) or self.create_once(
+            context,
+            thread_id,
+            lambda: self.hook.create_run(
+                thread_id,
+                self.assistant_id,
+                stream_mode=self.stream_mode,
+                stream_resumable=self.stream_resumable,
+                stream_subgraphs=self.stream_subgraphs,
+                **arguments,
+            ),
         )
         self.remember_run(context, run)
         if not self.wait_for_completion:
@@ -229,19 +330,22 @@ class WaitRunOperator(_RunRequestOperator):
 
     def execute(self, context: Any) -> Any:
         arguments = self.run_arguments(context)
-        created = lambda meta: self.remember_run(context, meta)  # noqa: E731
+        thread_id = self.target_thread(context, arguments)
+        if thread_id is None and self.stream_mode is not None:
+            # a stream is resumed, checked and cancelled on its thread: give it one
+            thread_id = self.hook.create_thread(metadata=airflow_identity(context))["thread_id"]
+            arguments["on_completion"] = None
         try:
-            if self.stream_mode is None:
-                result = self.hook.wait_run(
-                    thread_or_none(self.thread_id),
-                    self.assistant_id,
-                    on_disconnect=self.on_disconnect,
-                    on_run_created=created,
-                    raise_error=True,
-                    **arguments,
-                )
+            previous = self.previous_run(context, thread_id)
+            if previous is not None:
+                result = self._follow(context, previous)
             else:
-                result = self._stream(context, arguments, created)
+                result = self.create_once(
+                    context,
+                    thread_id,
+                    lambda: self._invoke(context, thread_id, arguments),
+                    adopt=lambda found: self._follow(context, found),
+                )
         except LangGraphRunFailedError:
             context["ti"].xcom_push(key="status", value="error")
             raise
@@ -249,27 +353,49 @@ class WaitRunOperator(_RunRequestOperator):
         status = self.hook.get_run(run["thread_id"], run["run_id"])["status"]
         return self.publish(context, read_outcome(self.hook, {**run, "status": status}, result))
 
-    def _stream(self, context: Any, arguments: dict[str, Any], created: Any) -> Any:
+    def _modes(self) -> list[str]:
         mode = self.stream_mode or "values"
         modes = [mode] if isinstance(mode, str) else list(mode)
-        if "values" not in modes:
-            modes.append("values")
-        thread_id = thread_or_none(self.thread_id)
-        if thread_id is None:
-            thread = self.hook.create_thread(metadata=airflow_identity(context))
-            thread_id = thread["thread_id"]
-        arguments = {**arguments, "on_completion": None}  # not for thread runs
-        values: Any = None
-        for part in self.hook.stream_run(
+        return modes if "values" in modes else [*modes, "values"]
+
+    def _invoke(self, context: Any, thread_id: str | None, arguments: dict[str, Any]) -> Any:
+        """runs.wait, or runs.stream with the progress logged."""
+        created = lambda meta: self.remember_run(context, meta)  # noqa: E731
+        if self.stream_mode is None:
+            return self.hook.wait_run(
+                thread_id,
+                self.assistant_id,
+                on_disconnect=self.on_disconnect,
+                on_run_created=created,
+                raise_error=True,
+                **arguments,
+            )
+        parts = self.hook.stream_run(
             thread_id,
             self.assistant_id,
-            stream_mode=modes,
+            stream_mode=self._modes(),
             stream_subgraphs=self.stream_subgraphs,
             stream_resumable=True,
             on_disconnect=self.on_disconnect,
             on_run_created=created,
             **arguments,
-        ):
+        )
+        return self._consume(parts)
+
+    def _follow(self, context: Any, run: dict[str, Any]) -> Any:
+        """Wait for a run an earlier try (or a lost answer) left: join it, or replay its stream."""
+        self.remember_run(context, run)
+        if self.stream_mode is None:
+            return self.hook.join_run(run["thread_id"], run["run_id"], raise_error=True)
+        parts = self.hook.join_stream(
+            run["thread_id"], run["run_id"], stream_mode=self._modes(), last_event_id="-1"
+        )
+        return self._consume(parts)
+
+    def _consume(self, parts: Any) -> Any:
+        """Log each event worth it; the last values are the result; an error event raises."""
+        values: Any = None
+        for part in parts:
             self.log_progress(part)
             if part.event == "values":
                 values = part.data
@@ -279,7 +405,7 @@ class WaitRunOperator(_RunRequestOperator):
                     str(error.get("error", "Error")),
                     str(error.get("message", "")),
                     run_id=self._last_run["run_id"],
-                    thread_id=thread_id,
+                    thread_id=self._last_run["thread_id"],
                 )
         return values
 

@@ -1,0 +1,227 @@
+"""One run per task instance, whatever happens to its tries: the operators' execute() against
+the real server (through the fault proxy where a fault is needed), each try with the same
+task-instance identity, as Airflow's retries and clears give it.
+
+Only the task instance is a stand-in here (an object with its identity and an XCom list);
+everything the operator does goes to the real server. The same stories on a real Airflow
+deployment are in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_lg.exceptions import LangGraphError, LangGraphRunFailedError
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.operators._base import TASK_KEY, task_thread_id
+from airflow_lg.operators.runs import CreateRunOperator, WaitRunOperator
+from tests.server.conftest import SEED_INPUT, SEED_RESULT
+
+
+class TaskInstance:
+    """The identity and XCom of one task instance; ``try_number`` grows like Airflow's."""
+
+    def __init__(self, task_id: str = "agent") -> None:
+        self.dag_id = "exactly_once"
+        self.run_id = f"manual__{uuid.uuid4()}"
+        self.task_id = task_id
+        self.map_index = -1
+        self.try_number = 1
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def context(self, store: dict[str, Any] | None = None) -> dict[str, Any]:
+        context: dict[str, Any] = {"ti": self, "logical_date": None}
+        if store is not None:
+            context["task_state_store"] = _Store(store)
+        return context
+
+    @property
+    def key(self) -> str:
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+
+
+class _Store:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+
+@pytest.fixture
+def conn(agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """``conn(url=agent_server.url, **extra) -> conn_id``."""
+    counter = iter(range(1000))
+
+    def make(url: str | None = None, **extra: Any) -> str:
+        import json
+
+        conn_id = f"once_{next(counter)}"
+        value = {"conn_type": "langgraph", "host": url or agent_server.url, "extra": extra}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        return conn_id
+
+    return make
+
+
+def _runs_of(hook: LangGraphHook, ti: TaskInstance) -> list[dict[str, Any]]:
+    runs = hook.list_runs(task_thread_id(ti.key), limit=50)
+    return [r for r in runs if r["metadata"].get(TASK_KEY) == ti.key]
+
+
+def _create(conn_id: str, **kwargs: Any) -> CreateRunOperator:
+    defaults: dict[str, Any] = {
+        "task_id": "agent",
+        "assistant_id": "test_agent",
+        "input": SEED_INPUT,
+        "poll_interval": 0.3,
+        "langgraph_conn_id": conn_id,
+    }
+    return CreateRunOperator(**{**defaults, **kwargs})
+
+
+def test_a_retry_after_success_returns_the_output_without_running_the_agent_again(
+    conn: Callable[..., str],
+) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    assert _create(conn_id).execute(ti.context()) == SEED_RESULT
+    ti.try_number = 2
+    assert _create(conn_id).execute(ti.context()) == SEED_RESULT
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_a_retry_while_the_run_goes_on_re_attaches_to_it(conn: Callable[..., str]) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    first = _create(
+        conn_id, assistant_id="sleeper", input={"seconds": 3}, wait_for_completion=False
+    )
+    run = first.execute(ti.context())  # the try "dies" here, its run still going
+    ti.try_number = 2
+    output = _create(conn_id, assistant_id="sleeper", input={"seconds": 3}).execute(ti.context())
+    assert output == {"seconds": 3, "slept": 3, "done": True}
+    runs = _runs_of(LangGraphHook(conn_id), ti)
+    assert [r["run_id"] for r in runs] == [run["run_id"]]
+
+
+def test_a_retry_after_a_failed_run_runs_the_agent_again(conn: Callable[..., str]) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    with pytest.raises(LangGraphRunFailedError):
+        _create(conn_id, assistant_id="failing", input={}).execute(ti.context())
+    ti.try_number = 2
+    with pytest.raises(LangGraphRunFailedError):
+        _create(conn_id, assistant_id="failing", input={}).execute(ti.context())
+    assert [r["status"] for r in _runs_of(LangGraphHook(conn_id), ti)] == ["error", "error"]
+
+
+def test_on_previous_failure_fail_refuses_to_run_again(conn: Callable[..., str]) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    operator = _create(conn_id, assistant_id="failing", input={}, on_previous_failure="fail")
+    with pytest.raises(LangGraphRunFailedError):
+        operator.execute(ti.context())
+    with pytest.raises(LangGraphError, match="on_previous_failure='fail'"):
+        _create(conn_id, assistant_id="failing", on_previous_failure="fail").execute(ti.context())
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_a_lost_answer_to_the_creation_adopts_the_run_the_server_made(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 2, "min_wait": 0.05})
+    ti = TaskInstance()
+    fault_proxy.drop(forward=True, method="POST", path=r"^/threads/[^/]+/runs$")
+    assert _create(conn_id).execute(ti.context()) == SEED_RESULT
+    assert len(fault_proxy.find("POST", r"^/threads/[^/]+/runs$")) == 1
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+    assert ti.xcoms["run_id"] == _runs_of(LangGraphHook(conn_id), ti)[0]["run_id"]
+
+
+def test_a_lost_answer_to_a_wait_joins_the_run_instead_of_running_it_again(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 2, "min_wait": 0.05})
+    ti = TaskInstance()
+    fault_proxy.drop(forward=True, method="POST", path=r"/runs/wait$")
+    operator = WaitRunOperator(
+        task_id="agent", assistant_id="test_agent", input=SEED_INPUT, langgraph_conn_id=conn_id
+    )
+    assert operator.execute(ti.context()) == SEED_RESULT
+    assert len(fault_proxy.find("POST", r"/runs/wait$")) == 1
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_a_streaming_retry_replays_the_run_of_the_earlier_try(
+    conn: Callable[..., str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    kwargs = {"task_id": "agent", "assistant_id": "sleeper", "input": {"seconds": 2}}
+    first = _create(conn_id, **kwargs, wait_for_completion=False, stream_resumable=True,
+                    stream_mode=["updates", "custom", "values"])  # fmt: skip
+    run = first.execute(ti.context())
+    ti.try_number = 2
+    streaming = WaitRunOperator(
+        **kwargs, stream_mode=["updates", "custom"], langgraph_conn_id=conn_id
+    )
+    assert streaming.execute(ti.context()) == {"seconds": 2, "slept": 2, "done": True}
+    assert [r["run_id"] for r in _runs_of(LangGraphHook(conn_id), ti)] == [run["run_id"]]
+    logged = capfd.readouterr()
+    assert 'custom: {"slept": 20, "of": 20}' in logged.out + logged.err
+
+
+def test_the_run_is_recorded_in_the_task_state_store_and_found_there(
+    conn: Callable[..., str],
+) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    store: dict[str, Any] = {}
+    run = _create(conn_id, wait_for_completion=False).execute(ti.context(store))
+    assert store["airflow_lg_run"] == {"thread_id": run["thread_id"], "run_id": run["run_id"]}
+    ti.try_number = 2
+    assert _create(conn_id).execute(ti.context(store)) == SEED_RESULT
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_concurrent_tries_of_one_task_instance_make_one_run(conn: Callable[..., str]) -> None:
+    # Two tries at once (a zombie and its retry): the thread refuses a second run (reject),
+    # and the loser adopts the winner's run.
+    conn_id = conn()
+    ti = TaskInstance()
+    results: list[Any] = []
+
+    def one_try() -> None:
+        results.append(
+            _create(conn_id, assistant_id="sleeper", input={"seconds": 1}).execute(ti.context())
+        )
+
+    tries = [threading.Thread(target=one_try) for _ in range(2)]
+    for t in tries:
+        t.start()
+    for t in tries:
+        t.join(60)
+    assert results == [{"seconds": 1, "slept": 1, "done": True}] * 2
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_without_reattach_every_try_creates_a_run(conn: Callable[..., str]) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    for _ in range(2):
+        run = _create(conn_id, reattach=False, wait_for_completion=False).execute(ti.context())
+    time.sleep(0.1)
+    assert run["thread_id"] != task_thread_id(ti.key)  # stateless, as the SDK would do
