@@ -14,6 +14,7 @@ Every run carries the task instance's identity in its ``metadata`` (``airflow_da
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
@@ -185,19 +186,36 @@ class _RunRequestOperator(LangGraphBaseOperator):
     def create_once(
         self, context: Any, thread_id: str | None, create: Any, adopt: Any = dict
     ) -> Any:
-        """Create the run; if the answer was lost, or the thread already runs one (409),
-        adopt the run the server has for this task instance rather than fail or duplicate."""
-        try:
-            return create()
-        except (LangGraphConnectionError, LangGraphConflictError, LangGraphServerError) as exc:
-            lost = not isinstance(exc, LangGraphConnectionError) or exc.may_have_reached_server
-            if not (self.reattach and thread_id and lost):
-                raise
-            found = find_task_run(self.hook, thread_id, task_key(context))
-            if found is None or found["run_id"] == self._previous_id:
-                raise
-            self.log.warning("Creating the run failed (%s) but it exists: %s", exc, found["run_id"])
-            return adopt(found)
+        """Create the run exactly once.
+
+        When the request may have reached the server — its answer was lost, a gateway failed
+        (5xx), or the thread already runs something (409) — look for this task instance's run:
+        adopt it if it is there. If it is not, nothing was created and sending again is safe
+        (a 409 from someone else's run on the user's thread is the user's ``reject``: raised).
+        """
+        policy = self.hook.settings.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return create()
+            except (LangGraphConnectionError, LangGraphConflictError, LangGraphServerError) as exc:
+                if not (self.reattach and thread_id):
+                    raise
+                found = find_task_run(self.hook, thread_id, task_key(context))
+                if found is not None and found["run_id"] != self._previous_id:
+                    self.log.warning(
+                        "Creating the run failed (%s) but it exists: %s", exc, found["run_id"]
+                    )
+                    return adopt(found)
+                if attempt == policy.max_attempts or isinstance(exc, LangGraphConflictError):
+                    raise
+                delay = policy.backoff(attempt)
+                self.log.warning(
+                    "Creating the run failed (%s), nothing was created: sending again in %.1f s",
+                    exc,
+                    delay,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _stored_run(self, context: Any) -> dict[str, Any] | None:
         """The run an earlier try recorded in Airflow's task state store (Airflow ≥ 3.3)."""

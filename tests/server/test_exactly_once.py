@@ -225,3 +225,28 @@ def test_without_reattach_every_try_creates_a_run(conn: Callable[..., str]) -> N
         run = _create(conn_id, reattach=False, wait_for_completion=False).execute(ti.context())
     time.sleep(0.1)
     assert run["thread_id"] != task_thread_id(ti.key)  # stateless, as the SDK would do
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_on_creation_is_sent_again_once_nothing_was_created(
+    conn: Callable[..., str], fault_proxy: Any, status: int
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 3, "min_wait": 0.05, "max_wait": 0.1})
+    ti = TaskInstance()
+    fault_proxy.respond(status, method="POST", path=r"^/threads/[^/]+/runs$")
+    assert _create(conn_id).execute(ti.context()) == SEED_RESULT
+    posts = fault_proxy.find("POST", r"^/threads/[^/]+/runs$")
+    assert [p.status for p in posts] == [status, 200]
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_after_the_run_was_created_adopts_it(
+    conn: Callable[..., str], fault_proxy: Any, status: int
+) -> None:
+    # The gateway forwarded the creation, the server made the run, the client got a 5xx.
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 3, "min_wait": 0.05, "max_wait": 0.1})
+    ti = TaskInstance()
+    fault_proxy.gateway_error(status, method="POST", path=r"^/threads/[^/]+/runs$")
+    assert _create(conn_id).execute(ti.context()) == SEED_RESULT
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1

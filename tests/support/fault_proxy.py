@@ -45,7 +45,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-FaultKind = Literal["respond", "drop", "delay", "cut_stream"]
+FaultKind = Literal["respond", "drop", "delay", "cut_stream", "gateway_error"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the forwarding layer recomputes.
 _HOP_HEADERS = frozenset(
@@ -159,6 +159,18 @@ class FaultProxy:
         """Answer 429 with ``Retry-After`` (seconds or an HTTP date) without forwarding."""
         headers = {"retry-after": str(retry_after)}
         return self.respond(429, method=method, path=path, times=times, headers=headers)
+
+    def gateway_error(
+        self,
+        status: int = 502,
+        *,
+        method: str | None = None,
+        path: str = "",
+        times: int | None = 1,
+    ) -> Fault:
+        """Forward the request, let the server finish it, then answer ``status`` (a gateway
+        that failed after the upstream did the work: the client cannot know it was done)."""
+        return self.add(Fault("gateway_error", method, path, times, status=status))
 
     def drop(
         self,
@@ -413,6 +425,11 @@ class FaultProxy:
         if fault is not None and kind == "drop":
             await upstream.aread()  # let the server finish its work, then lose the answer
             await _drop_connection(send)
+            return
+        if fault is not None and kind == "gateway_error":
+            await upstream.aread()  # the server did the work; the gateway reports a failure
+            body = b'{"detail": "fault proxy: gateway error after forwarding"}'
+            await _answer(send, record, fault.status, {"content-type": "application/json"}, body)
             return
         if _is_delay(fault, "response") and await _sleep_unless(fault.seconds, disconnected):
             return
