@@ -506,9 +506,14 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         poll_interval: float = 5.0,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = 5,
+        reattach: bool = True,
+        on_previous_failure: OnPreviousFailure = "rerun",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_choice("on_previous_failure", on_previous_failure)
+        self.reattach = reattach
+        self.on_previous_failure = on_previous_failure
         if (inputs is None) == (payloads is None):
             raise LangGraphConfigError("BatchRunOperator needs exactly one of inputs or payloads")
         if not isinstance(chunk_size, int) or chunk_size <= 0:
@@ -556,27 +561,101 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
 
     def execute(self, context: Any) -> Any:
         items = self.items(context)
-        runs: list[dict[str, Any]] = []
-        for start in range(0, len(items), self.chunk_size):
-            chunk = items[start : start + self.chunk_size]
-            try:
-                created = self.hook.create_batch(chunk)
-            except LangGraphError as exc:
-                # The batch call is not atomic and a retry of this task would create every
-                # item again: stop what this try already started.
-                self._cancel(runs)
+        key = task_key(context)
+        runs = self._previous_items(key, len(items)) if self.reattach else {}
+        missing = [i for i in range(len(items)) if i not in runs]
+        if runs:
+            self.log.info(
+                "Adopting %d runs of an earlier try; creating %d", len(runs), len(missing)
+            )
+        for start in range(0, len(missing), self.chunk_size):
+            chunk = missing[start : start + self.chunk_size]
+            runs.update(self._create_chunk(key, items, chunk, runs))
+            self._active_runs = [runs[i] for i in sorted(runs)]
+            context["ti"].xcom_push(key="runs", value=self._active_runs)
+            self.log.info("Created %d of %d runs", start + len(chunk), len(missing))
+        ordered = [runs[i] for i in range(len(items))]
+        return self.complete(context, self.wait_for(context, ordered))
+
+    def _previous_items(self, key: str, count: int) -> dict[int, dict[str, Any]]:
+        """Items that earlier tries created, by index: the newest run of each, if it is going
+        or succeeded (adopted). A failed one is created again, or refused
+        (``on_previous_failure="fail"``). Batch runs are stateless: their threads carry the
+        task's identity and the item's index in their metadata."""
+        newest: dict[int, dict[str, Any]] = {}
+        page, offset = 1000, 0
+        while True:
+            threads = self.hook.search_threads(
+                metadata={TASK_KEY: key}, limit=page, offset=offset, sort_by="created_at",
+                sort_order="desc",
+            )  # fmt: skip
+            for thread in threads:
+                index = (thread.get("metadata") or {}).get("airflow_batch_index")
+                if isinstance(index, int) and 0 <= index < count and index not in newest:
+                    runs = self.hook.list_runs(thread["thread_id"], limit=1)
+                    if runs:
+                        newest[index] = {k: runs[0][k] for k in ("thread_id", "run_id", "status")}
+            if len(threads) < page:
+                break
+            offset += page
+        adopted = {}
+        for index, run in newest.items():
+            if run["status"] in ACTIVE_RUN_STATUSES or run["status"] == "success":
+                adopted[index] = {"thread_id": run["thread_id"], "run_id": run["run_id"]}
+            elif self.on_previous_failure == "fail":
                 raise LangGraphError(
-                    f"creating items {start}-{start + len(chunk) - 1} of the batch failed "
-                    f"({exc}); the {len(runs)} runs created before were cancelled"
-                    if self.cancel_on_kill and runs
-                    else f"creating items {start}-{start + len(chunk) - 1} of the batch failed "
-                    f"({exc})"
-                ) from exc
-            runs.extend({"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in created)
-            self._active_runs = list(runs)
-            context["ti"].xcom_push(key="runs", value=runs)
-            self.log.info("Created runs %d-%d of %d", start + 1, start + len(chunk), len(items))
-        return self.complete(context, self.wait_for(context, runs))
+                    f"item #{index}'s run {run['run_id']} of an earlier try ended with status "
+                    f"{run['status']} and on_previous_failure='fail'"
+                )
+        return adopted
+
+    def _create_chunk(
+        self, key: str, items: list[dict[str, Any]], indexes: list[int], runs: dict[int, Any]
+    ) -> dict[int, dict[str, Any]]:
+        """Create these items once. After a lost answer or a gateway error, the items the server
+        has are adopted and only the others are sent again."""
+        created: dict[int, dict[str, Any]] = {}
+        todo = list(indexes)
+        policy = self.hook.settings.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                answer = self.hook.create_batch([items[i] for i in todo])
+            except (LangGraphConnectionError, LangGraphServerError) as exc:
+                if not self.reattach:
+                    self._fail_creation(indexes, runs, exc)
+                seen = self._previous_items(key, len(items))
+                created.update({i: seen[i] for i in todo if i in seen})
+                todo = [i for i in todo if i not in created]
+                if not todo:
+                    return created
+                if attempt == policy.max_attempts:
+                    raise
+                self.log.warning(
+                    "Creating %d items failed (%s): sending them again", len(todo), exc
+                )
+                time.sleep(policy.backoff(attempt))
+                continue
+            except LangGraphError as exc:
+                self._fail_creation(indexes, runs, exc)
+            created.update(
+                {
+                    i: {"thread_id": r["thread_id"], "run_id": r["run_id"]}
+                    for i, r in zip(todo, answer, strict=True)
+                }
+            )
+            return created
+        raise AssertionError("unreachable")
+
+    def _fail_creation(self, indexes: list[int], runs: dict[int, Any], exc: Exception) -> None:
+        """A chunk could not be created. Without re-attaching, a retry of this task would create
+        every item again: stop what this try started. With it, the retry adopts them."""
+        where = f"creating items {indexes[0]}-{indexes[-1]} of the batch failed ({exc})"
+        if not self.reattach and runs:
+            self._cancel(list(runs.values()))
+            raise LangGraphError(
+                f"{where}; the {len(runs)} runs created before were cancelled"
+            ) from exc
+        raise LangGraphError(where) from exc
 
     def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
         results = []

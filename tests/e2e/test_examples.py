@@ -219,9 +219,7 @@ def test_human_in_the_loop_resumes_the_same_thread_with_the_persons_answer(
     thread = airflow.xcom(HUMAN, run_id, "ask", key="thread_id")
     assert thread == str(uuid.uuid5(HUMAN_THREADS, f"{HUMAN}/{run_id}"))
     question = {"question": "approve?", "topic": "publish the November newsletter"}
-    assert [i["value"] for i in airflow.xcom(HUMAN, run_id, "ask", key="interrupts")] == [
-        question
-    ]
+    assert [i["value"] for i in airflow.xcom(HUMAN, run_id, "ask", key="interrupts")] == [question]
     assert airflow.xcom(HUMAN, run_id, "ask")["__interrupt__"][0]["value"] == question
 
     # What a person sees under "Required actions", then answers there (here: the REST API).
@@ -269,9 +267,7 @@ def test_stream_progress_writes_each_event_to_the_task_log(
     assert first(f"run {lg_run} started") < first(progress[0]) < first(progress[-1]) < finished
 
 
-def test_mapped_runs_answer_one_ticket_per_mapped_task(
-    airflow: Any, runs: dict[str, str]
-) -> None:
+def test_mapped_runs_answer_one_ticket_per_mapped_task(airflow: Any, runs: dict[str, str]) -> None:
     run_id = runs[MAPPED]
     _succeeded(airflow, MAPPED, run_id)
 

@@ -20,7 +20,7 @@ import pytest
 from airflow_lg.exceptions import LangGraphError, LangGraphRunFailedError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.operators._base import TASK_KEY, task_thread_id
-from airflow_lg.operators.runs import CreateRunOperator, WaitRunOperator
+from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator, WaitRunOperator
 from tests.server.conftest import SEED_INPUT, SEED_RESULT
 
 
@@ -250,3 +250,71 @@ def test_a_gateway_error_after_the_run_was_created_adopts_it(
     fault_proxy.gateway_error(status, method="POST", path=r"^/threads/[^/]+/runs$")
     assert _create(conn_id).execute(ti.context()) == SEED_RESULT
     assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def _batch(conn_id: str, count: int = 4, **kwargs: Any) -> BatchRunOperator:
+    return BatchRunOperator(
+        task_id="agent",
+        assistant_id="sleeper",
+        inputs=[{"seconds": (i + 1) / 10} for i in range(count)],
+        chunk_size=2,
+        poll_interval=0.3,
+        langgraph_conn_id=conn_id,
+        **kwargs,
+    )
+
+
+def _batch_runs(hook: LangGraphHook, ti: TaskInstance) -> list[dict[str, Any]]:
+    return hook.search_threads(metadata={TASK_KEY: ti.key}, limit=100)
+
+
+def test_a_retried_batch_creates_only_the_items_that_do_not_exist_yet(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 2, "min_wait": 0.05})
+    ti = TaskInstance()
+    # the first try dies after its first chunk: chunk 1 passes, chunk 2 is refused
+    fault_proxy.delay(0, method="POST", path="^/runs/batch$", times=1)
+    fault_proxy.respond(400, method="POST", path="^/runs/batch$", times=1)
+    with pytest.raises(LangGraphError, match="creating items 2-3 of the batch failed"):
+        _batch(conn_id).execute(ti.context())
+    ti.try_number = 2
+    summary = _batch(conn_id).execute(ti.context())
+
+    assert [r["output"]["slept"] for r in summary["runs"]] == [0.1, 0.2, 0.3, 0.4]
+    assert len(_batch_runs(LangGraphHook(conn_id), ti)) == 4
+    sent = [len(r.json()) for r in fault_proxy.find("POST", "^/runs/batch$") if r.status == 200]
+    assert sent == [2, 2]  # chunk 1 by the first try, chunk 2 by the second
+
+
+def test_a_retry_after_a_successful_batch_runs_nothing_again(conn: Callable[..., str]) -> None:
+    conn_id = conn()
+    ti = TaskInstance()
+    first = _batch(conn_id, count=3).execute(ti.context())
+    ti.try_number = 2
+    again = _batch(conn_id, count=3).execute(ti.context())
+    assert [r["run_id"] for r in again["runs"]] == [r["run_id"] for r in first["runs"]]
+    assert len(_batch_runs(LangGraphHook(conn_id), ti)) == 3
+
+
+def test_a_lost_answer_to_a_batch_adopts_what_the_server_created(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 3, "min_wait": 0.05})
+    ti = TaskInstance()
+    fault_proxy.drop(forward=True, method="POST", path="^/runs/batch$")
+    summary = _batch(conn_id).execute(ti.context())
+    assert summary["counts"] == {"success": 4}
+    assert len(_batch_runs(LangGraphHook(conn_id), ti)) == 4
+
+
+def test_a_gateway_error_on_a_batch_sends_only_what_is_missing(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 3, "min_wait": 0.05})
+    ti = TaskInstance()
+    fault_proxy.gateway_error(502, method="POST", path="^/runs/batch$")  # chunk 1 made, hidden
+    fault_proxy.respond(503, method="POST", path="^/runs/batch$")  # chunk 1 again? no: chunk 2
+    summary = _batch(conn_id).execute(ti.context())
+    assert summary["counts"] == {"success": 4}
+    assert len(_batch_runs(LangGraphHook(conn_id), ti)) == 4
