@@ -10,6 +10,7 @@ An *outcome* is a run's end as a user acts on it: ``success`` (output in XCom), 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -109,6 +110,65 @@ def find_task_run(hook: LangGraphHook, thread_id: str, key: str) -> dict[str, An
 def check_choice(name: str, value: str) -> None:
     if value not in _CHOICES[name]:
         raise LangGraphConfigError(f"{name} must be one of {_CHOICES[name]}, got {value!r}")
+
+
+# What the server accepts (runs-api.md §2): checked when the DAG is parsed, not at run time.
+_RUN_ENUMS: dict[str, tuple[str, ...]] = {
+    "multitask_strategy": ("reject", "interrupt", "rollback", "enqueue"),
+    "if_not_exists": ("create", "reject"),
+    "on_completion": ("delete", "keep"),
+    "durability": ("sync", "async", "exit"),
+    "on_disconnect": ("cancel", "continue"),
+}
+STREAM_MODES = (
+    "values", "messages", "updates", "events", "tasks", "checkpoints", "debug", "custom",
+    "messages-tuple",
+)  # fmt: skip
+
+
+def _templated(value: Any) -> bool:
+    """A value Airflow will render later (or an XComArg): it can only be checked then."""
+    return (isinstance(value, str) and "{{" in value) or type(value).__name__.endswith("XComArg")
+
+
+def check_run_arguments(**arguments: Any) -> None:
+    """Fail at DAG-parse time on run arguments the server would refuse, naming the argument."""
+    for name, value in arguments.items():
+        if value is None or _templated(value):
+            continue
+        if name in _RUN_ENUMS and value not in _RUN_ENUMS[name]:
+            raise LangGraphConfigError(f"{name} must be one of {_RUN_ENUMS[name]}, got {value!r}")
+        if name in ("input", "command", "config", "context", "metadata"):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise LangGraphConfigError(f"{name} is not JSON-serializable: {exc}") from None
+    if arguments.get("after_seconds") is not None and not _templated(arguments["after_seconds"]):
+        after = arguments["after_seconds"]
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise LangGraphConfigError(f"after_seconds must be an integer >= 0, got {after!r}")
+    config, context = arguments.get("config"), arguments.get("context")
+    if isinstance(config, dict) and config.get("configurable") and context:
+        raise LangGraphConfigError(
+            "config['configurable'] and context cannot be used together: the server refuses "
+            "it (400); pass the static values in context only"
+        )
+    command = arguments.get("command")
+    resuming = isinstance(command, dict) and "resume" in command
+    if resuming and "thread_id" in arguments and arguments["thread_id"] is None:
+        raise LangGraphConfigError(
+            "command={'resume': ...} needs the thread_id of the paused run: a resume "
+            "without a thread has nothing to resume (the server refuses it)"
+        )
+
+
+def check_stream_mode(stream_mode: Any) -> None:
+    if stream_mode is None or _templated(stream_mode):
+        return
+    modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
+    unknown = [m for m in modes if m not in STREAM_MODES]
+    if unknown:
+        raise LangGraphConfigError(f"unknown stream_mode {unknown}; known: {list(STREAM_MODES)}")
 
 
 _NO_RESULT: Any = object()

@@ -37,6 +37,8 @@ from airflow_lg.operators._base import (
     WaitingMixin,
     airflow_identity,
     check_choice,
+    check_run_arguments,
+    check_stream_mode,
     find_task_run,
     raise_for_outcome,
     read_outcome,
@@ -109,6 +111,19 @@ class _RunRequestOperator(LangGraphBaseOperator):
         self.on_previous_failure = on_previous_failure
         if not assistant_id:
             raise LangGraphConfigError("assistant_id is required (a graph name or assistant UUID)")
+        check_run_arguments(
+            thread_id=thread_id,
+            input=input,
+            command=command,
+            config=config,
+            context=context,
+            metadata=metadata,
+            multitask_strategy=multitask_strategy,
+            if_not_exists=if_not_exists,
+            on_completion=on_completion,
+            after_seconds=after_seconds,
+            durability=durability,
+        )
         self.assistant_id = assistant_id
         self.thread_id = thread_id
         self.input = input
@@ -149,9 +164,8 @@ class _RunRequestOperator(LangGraphBaseOperator):
         if thread_id is not None or not self.reattach:
             return thread_id
         thread_id = task_thread_id(arguments["metadata"][TASK_KEY])
-        self.hook.create_thread(
-            thread_id=thread_id, if_exists="do_nothing", metadata=airflow_identity(context)
-        )
+        # The run creates its thread (if_not_exists): a refused run leaves nothing behind.
+        arguments["if_not_exists"] = "create"
         arguments["on_completion"] = None
         if arguments["multitask_strategy"] is None:
             arguments["multitask_strategy"] = "reject"
@@ -289,6 +303,7 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_stream_mode(stream_mode)
         self.wait_for_completion = wait_for_completion
         self.stream_mode = stream_mode
         self.stream_resumable = stream_resumable
@@ -341,6 +356,8 @@ class WaitRunOperator(_RunRequestOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_stream_mode(stream_mode)
+        check_run_arguments(on_disconnect=on_disconnect)
         self.stream_mode = stream_mode
         self.stream_subgraphs = stream_subgraphs
         # "continue": a dropped connection is re-joined, and on_kill cancels explicitly.
