@@ -6,7 +6,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from airflow_lg.operators.runs import CreateRunOperator
+from airflow_lg.operators.runs import CreateRunOperator, WaitRunOperator
+from airflow_lg.sensors.runs import RunStatusSensor
 
 for _deferrable in (False, True):
     _dag_id = f"e2e_create_{'deferred' if _deferrable else 'sync'}"
@@ -26,3 +27,29 @@ for _deferrable in (False, True):
             poll_interval=1,
         )
     globals()[_dag_id] = _dag
+
+# Every kind of task that touches the connection, for the secrets test: a deferred wait, a
+# stream, a sensor, and a failing agent (an exception message).
+with DAG(
+    "e2e_secrets",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    default_args={"retries": 0},
+) as e2e_secrets:
+    _created = CreateRunOperator(
+        task_id="create",
+        assistant_id="sleeper",
+        input={"seconds": 4},
+        deferrable=True,
+        poll_interval=1,
+    )
+    RunStatusSensor(
+        task_id="sense",
+        thread_id="{{ ti.xcom_pull(task_ids='create', key='thread_id') }}",
+        run_id="{{ ti.xcom_pull(task_ids='create', key='run_id') }}",
+        poke_interval=1,
+    ).set_upstream(_created)
+    WaitRunOperator(
+        task_id="stream", assistant_id="sleeper", input={"seconds": 1}, stream_mode="custom"
+    )
+    CreateRunOperator(task_id="fail", assistant_id="failing", input={"reason": "on purpose"})
