@@ -16,6 +16,7 @@ from tests.support.airflow_home import use_private_airflow_home
 use_private_airflow_home()
 
 from airflow_lg.hooks.langgraph import LangGraphHook  # noqa: E402
+from airflow_lg.operators._base import TASK_KEY  # noqa: E402
 
 DAGS = Path(__file__).parent / "dags"
 
@@ -136,3 +137,51 @@ def test_restarting_the_triggerer_cancels_nothing_and_the_task_still_completes(
     assert server.get_run(thread_id, lg_run)["status"] == "running"
     assert airflow.wait_dag_run("e2e_create_deferred", run_id, timeout=120) == "success"
     assert server.get_run(thread_id, lg_run)["status"] == "success"
+    key = f"e2e_create_deferred/{run_id}/run/-1"
+    assert [r["run_id"] for r in _runs_of_task(server, thread_id, key)] == [lg_run]
+
+
+def _runs_of_task(server: LangGraphHook, thread_id: str, key: str) -> list[dict[str, Any]]:
+    return [r for r in server.list_runs(thread_id, limit=50) if r["metadata"].get(TASK_KEY) == key]
+
+
+def test_a_worker_killed_mid_wait_is_retried_and_re_attaches_to_the_same_run(
+    airflow: Any, server: LangGraphHook
+) -> None:
+    import psutil
+
+    dag_id = "e2e_create_retry"
+    run_id = airflow.trigger(dag_id, conf={"input": {"seconds": 12}})
+    thread_id, lg_run = _started_run(airflow, dag_id, run_id)
+    _wait_status(server, thread_id, lg_run, {"running"})
+    ti_id = airflow.task_instance(dag_id, run_id, "run")["id"]
+    workers = [
+        p for p in psutil.process_iter(["cmdline"])
+        if f"airflow worker -- {ti_id}" in " ".join(p.info["cmdline"] or [])
+    ]  # fmt: skip
+    assert workers, "the task's worker process was not found"
+    for process in workers:
+        process.kill()  # SIGKILL: no on_kill, nothing cancels the run
+
+    assert airflow.wait_dag_run(dag_id, run_id, timeout=120) == "success"
+    assert airflow.task_instance(dag_id, run_id, "run")["try_number"] == 2
+    assert airflow.xcom(dag_id, run_id, "run") == {"seconds": 12, "slept": 12, "done": True}
+    key = f"{dag_id}/{run_id}/run/-1"
+    assert [r["run_id"] for r in _runs_of_task(server, thread_id, key)] == [lg_run]
+
+
+def test_clearing_a_finished_task_returns_its_output_without_running_the_agent_again(
+    airflow: Any, server: LangGraphHook
+) -> None:
+    dag_id = "e2e_create_sync"
+    run_id = airflow.trigger(dag_id, conf={"input": {"seconds": 1}})
+    assert airflow.wait_dag_run(dag_id, run_id, timeout=60) == "success"
+    thread_id, lg_run = _started_run(airflow, dag_id, run_id)
+
+    airflow.clear_task(dag_id, run_id, ["run"])
+    airflow.wait_task_state(dag_id, run_id, "run", {"success"}, 60)
+    assert airflow.task_instance(dag_id, run_id, "run")["try_number"] == 2
+    assert airflow.xcom(dag_id, run_id, "run") == {"seconds": 1, "slept": 1, "done": True}
+    assert "succeeded: not running the agent again" in airflow.task_log(dag_id, run_id, "run", 2)
+    key = f"{dag_id}/{run_id}/run/-1"
+    assert [r["run_id"] for r in _runs_of_task(server, thread_id, key)] == [lg_run]

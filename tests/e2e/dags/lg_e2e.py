@@ -3,6 +3,8 @@ killed from the outside, a triggerer restart)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG
 
@@ -53,3 +55,16 @@ with DAG(
         task_id="stream", assistant_id="sleeper", input={"seconds": 1}, stream_mode="custom"
     )
     CreateRunOperator(task_id="fail", assistant_id="failing", input={"reason": "on purpose"})
+
+# Retried after a crash: the retry must re-attach to the run its killed try left going.
+with DAG(
+    "e2e_create_retry",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    params={"input": {"seconds": 1}},
+    render_template_as_native_obj=True,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+) as e2e_create_retry:
+    CreateRunOperator(
+        task_id="run", assistant_id="sleeper", input="{{ params.input }}", poll_interval=1
+    )
