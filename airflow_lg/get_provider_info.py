@@ -68,6 +68,17 @@ def get_provider_info() -> dict[str, Any]:
                         '"max_wait": 30, "max_retry_after": 300}',
                         "schema": {"type": ["string", "null"]},
                     },
+                    "max_concurrent_requests": {
+                        "label": "Max concurrent requests",
+                        "description": "Short requests in flight at once per process "
+                        "(back-pressure for backfills; long polls are not counted). Default 32.",
+                        "schema": {"type": ["integer", "null"]},
+                    },
+                    "max_connections": {
+                        "label": "Max connections",
+                        "description": "HTTP connection pool size per process. Default 100.",
+                        "schema": {"type": ["integer", "null"]},
+                    },
                     "studio_url_template": {
                         "label": "Run link URL template",
                         "description": "Where the task's 'LangGraph run' link points; "

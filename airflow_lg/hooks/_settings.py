@@ -98,6 +98,9 @@ class ClientSettings:
     verify: bool | str = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_connections: int = 100
+    # Short requests in flight at once per connection in a process (long polls excluded:
+    # their number is each trigger's own business): back-pressure for backfills.
+    max_concurrent_requests: int = 32
     studio_url_template: str | None = None
 
     def request_headers(self) -> dict[str, str]:
@@ -120,6 +123,7 @@ class ClientSettings:
                 self.timeout,
                 self.verify,
                 self.max_connections,
+                self.max_concurrent_requests,
             ],
             sort_keys=True,
         )
@@ -195,6 +199,9 @@ def settings_from_connection(
         verify=_verify(extra.get("verify")),
         retry=RetryPolicy().merged(retry),
         max_connections=_positive_int("max_connections", extra.get("max_connections"), 100),
+        max_concurrent_requests=_positive_int(
+            "max_concurrent_requests", extra.get("max_concurrent_requests"), 32
+        ),
         studio_url_template=extra.get("studio_url_template") or None,
     )
 

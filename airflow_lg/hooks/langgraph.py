@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
 import httpx
@@ -207,6 +209,14 @@ class LangGraphHook(BaseHook):
         weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]]
     ] = weakref.WeakKeyDictionary()
 
+    # Back-pressure: one request-slot pool per connection settings, shared by every hook of
+    # the process (sync) or of the event loop (async).
+    _sync_slots: ClassVar[dict[str, threading.BoundedSemaphore]] = {}
+    _slots_lock: ClassVar[threading.Lock] = threading.Lock()
+    _async_slots: ClassVar[
+        weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]
+    ] = weakref.WeakKeyDictionary()
+
     def __init__(
         self,
         langgraph_conn_id: str = default_conn_name,
@@ -315,13 +325,33 @@ class LangGraphHook(BaseHook):
         settings = self.settings
         try:
             for attempt in Retrying(**_retry_kwargs(self, call, settings)):
-                with attempt:
+                with attempt, self._slot(call, settings):
                     return self._exchange(call, settings)
         except _wire.Rejoin as rejoin:
             # Outside the retry loop on purpose: whatever happens to the re-join, the request
             # that created the run must never be sent again.
             return cast(T, self._execute(rejoin.call))
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _slot(self, call: Call[Any], settings: ClientSettings) -> AbstractContextManager[Any]:
+        if call.long_poll:
+            return nullcontext()
+        key = settings.fingerprint()
+        with self._slots_lock:
+            slot = self._sync_slots.get(key)
+            if slot is None:
+                slot = threading.BoundedSemaphore(settings.max_concurrent_requests)
+                self._sync_slots[key] = slot
+        return slot
+
+    def _aslot(self, call: Call[Any], settings: ClientSettings) -> AbstractAsyncContextManager[Any]:
+        if call.long_poll:
+            return nullcontext()
+        slots = self._async_slots.setdefault(asyncio.get_running_loop(), {})
+        key = settings.fingerprint()
+        if key not in slots:
+            slots[key] = asyncio.Semaphore(settings.max_concurrent_requests)
+        return slots[key]
 
     def _exchange(self, call: Call[T], settings: ClientSettings) -> T:
         response = self._send(call, settings)
@@ -355,7 +385,8 @@ class LangGraphHook(BaseHook):
         try:
             async for attempt in AsyncRetrying(**_retry_kwargs(self, call, settings)):
                 with attempt:
-                    return await self._aexchange(call, settings)
+                    async with self._aslot(call, settings):
+                        return await self._aexchange(call, settings)
         except _wire.Rejoin as rejoin:
             return cast(T, await self._aexecute(rejoin.call))
         raise AssertionError("unreachable: tenacity re-raises the last error")

@@ -517,6 +517,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         context: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         chunk_size: int = 100,
+        stagger_seconds: int = 0,
         fail_on_partial_error: bool = True,
         deferrable: bool | None = None,
         wait_mode: WaitMode = "poll",
@@ -542,6 +543,11 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         self.context = context
         self.metadata = metadata
         self.chunk_size = chunk_size
+        if not isinstance(stagger_seconds, int) or stagger_seconds < 0:
+            raise LangGraphConfigError(
+                f"stagger_seconds must be an integer >= 0, got {stagger_seconds!r}"
+            )
+        self.stagger_seconds = stagger_seconds
         self.fail_on_partial_error = fail_on_partial_error
         self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
 
@@ -558,6 +564,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         identity = airflow_identity(context)
         items = []
         for index, entry in enumerate(source):
+            chunk_number = index // self.chunk_size
             if self.payloads is not None and not isinstance(entry, dict):
                 raise LangGraphConfigError(
                     f"payloads[{index}] must be a mapping, got {entry!r:.200}"
@@ -567,6 +574,9 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             item.setdefault("config", self.config)
             item.setdefault("context", self.context)
             item.setdefault("on_completion", "keep")
+            if self.stagger_seconds and chunk_number:
+                # later chunks start later: the server is not handed the whole backfill at once
+                item.setdefault("after_seconds", chunk_number * self.stagger_seconds)
             item["metadata"] = {
                 **identity,
                 "airflow_batch_index": index,
