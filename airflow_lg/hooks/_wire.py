@@ -275,6 +275,7 @@ class StreamCursor:
         self._on_run_created = on_run_created
         self._seen: set[str] = set()
         self._unidentified = False  # an event without id: a replay could not skip it
+        self._tail_checked = False
 
     def on_response(self, response: httpx.Response) -> None:
         meta = run_metadata(response)
@@ -296,6 +297,29 @@ class StreamCursor:
         if part.event == "metadata" and isinstance(part.data, dict) and not self.run_id:
             self.run_id = part.data.get("run_id")
         return part
+
+    def check_tail(self) -> bool:
+        """After a clean EOF of a resumable stream, once: point at a re-join after the last
+        event. The server can close a run's stream a moment before its last events are
+        delivered (seen under load); the re-join replays whatever came after, usually
+        nothing, so no event is lost. False when there is nothing to check."""
+        if self._tail_checked or self._unidentified or not self.last_event_id:
+            return False
+        if not (self.stream.resumable and self.thread_id and self.run_id):
+            return False
+        self._tail_checked = True
+        self.stream = replace(
+            join_stream(
+                self.thread_id,
+                self.run_id,
+                stream_mode=self.stream.resume_modes,
+                last_event_id=self.last_event_id,
+                headers=_without_last_event_id(self.stream.call.headers),
+                retry=self.stream.call.retry,
+            ),
+            resumable=True,
+        )
+        return True
 
     def resume(self, cause: Exception, max_breaks: int) -> StreamCall:
         """The stream call that picks up after the last event, or an error saying why not."""

@@ -453,13 +453,16 @@ class LangGraphHook(BaseHook):
         cursor = StreamCursor(stream, stream.call.on_run_created)
         while True:
             response = self._open_stream(cursor.stream.call)
+            delay = 0.0
             try:
                 cursor.on_response(response)
                 parser = SSEParser()
                 for chunk in response.iter_bytes():
                     yield from _accepted(cursor, parser.feed(chunk))
                 yield from _accepted(cursor, parser.flush())
-                return  # EOF: the server has no `end` event, it just closes the stream
+                # EOF: the server has no `end` event, it just closes the stream
+                if not cursor.check_tail():
+                    return
             except httpx.TransportError as exc:
                 delay = _stream_break(self, cursor, exc)
             finally:
@@ -470,6 +473,7 @@ class LangGraphHook(BaseHook):
         cursor = StreamCursor(stream, stream.call.on_run_created)
         while True:
             response = await self._aopen_stream(cursor.stream.call)
+            delay = 0.0
             try:
                 cursor.on_response(response)
                 parser = SSEParser()
@@ -478,7 +482,8 @@ class LangGraphHook(BaseHook):
                         yield part
                 for part in _accepted(cursor, parser.flush()):
                     yield part
-                return
+                if not cursor.check_tail():
+                    return
             except httpx.TransportError as exc:
                 delay = _stream_break(self, cursor, exc)
             finally:

@@ -448,6 +448,13 @@ class WaitingMixin:
         deadline, reason = self._deadline(context)
         if self.deferrable:
             current = [self._status(r) for r in self._active_runs]
+            for ref in current:
+                self.log.info(
+                    "LangGraph run %s on thread %s is %s",
+                    ref["run_id"],
+                    ref["thread_id"],
+                    ref["status"],
+                )
             if all(r["status"] in stops for r in current):
                 return current
             self.defer(  # type: ignore[attr-defined]

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
+from airflow.sdk import XComArg
+
 from airflow_lg.exceptions import (
     LangGraphConfigError,
     LangGraphConflictError,
@@ -511,8 +513,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         self,
         *,
         assistant_id: str,
-        inputs: Sequence[Any] | str | None = None,
-        payloads: Sequence[dict[str, Any]] | str | None = None,
+        inputs: Sequence[Any] | XComArg | str | None = None,
+        payloads: Sequence[dict[str, Any]] | XComArg | str | None = None,
         config: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,

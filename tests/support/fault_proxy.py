@@ -45,7 +45,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-FaultKind = Literal["respond", "drop", "delay", "cut_stream", "gateway_error"]
+FaultKind = Literal["respond", "drop", "delay", "cut_stream", "gateway_error", "end_stream"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the forwarding layer recomputes.
 _HOP_HEADERS = frozenset(
@@ -217,6 +217,18 @@ class FaultProxy:
         incomplete chunked body (httpx: ``RemoteProtocolError``).
         """
         return self.add(Fault("cut_stream", method, path, times, after_events=after_events))
+
+    def end_stream_early(
+        self,
+        after_events: int,
+        *,
+        method: str | None = None,
+        path: str = "",
+        times: int | None = 1,
+    ) -> Fault:
+        """Forward, pass ``after_events`` SSE events back, then END the body cleanly (a proper
+        last chunk): to the client the stream looks complete although events are missing."""
+        return self.add(Fault("end_stream", method, path, times, after_events=after_events))
 
     def clear(self) -> None:
         """Forget all faults and recorded requests."""
@@ -438,7 +450,7 @@ class FaultProxy:
             headers.append(("content-length", upstream.headers["content-length"]))
         await _start(send, record, upstream.status_code, headers)
         chunks = upstream.aiter_raw()
-        if fault is not None and kind == "cut_stream":
+        if fault is not None and kind in ("cut_stream", "end_stream"):
             chunks = _sse_blocks(chunks)
         pump = asyncio.create_task(self._pump(chunks, fault, send))
         stopper = asyncio.create_task(disconnected.wait())
@@ -451,16 +463,19 @@ class FaultProxy:
     async def _pump(self, chunks: AsyncIterator[bytes], fault: Fault | None, send: Send) -> None:
         events = 0
         cut_after = fault.after_events if fault and fault.kind == "cut_stream" else None
+        end_after = fault.after_events if fault and fault.kind == "end_stream" else None
         if cut_after == 0:
             await _drop_connection(send)
             return
         async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if cut_after is not None and _is_sse_event(chunk):
+            if (cut_after is not None or end_after is not None) and _is_sse_event(chunk):
                 events += 1
-                if events >= cut_after:
+                if cut_after is not None and events >= cut_after:
                     await _drop_connection(send)
                     return
+                if end_after is not None and events >= end_after:
+                    break
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
