@@ -53,9 +53,12 @@ def chat_reply(text: str) -> str:
 @pytest.fixture(scope="module")
 def airflow(airflow_deployment_factory: Any, agent_server: Any) -> Iterator[Any]:
     conn = json.dumps({"conn_type": "langgraph", "host": agent_server.url})
-    deployment = airflow_deployment_factory(
-        EXAMPLES, env={"AIRFLOW_CONN_LANGGRAPH_DEFAULT": conn}, parallelism=6
-    )
+    env = {
+        "AIRFLOW_CONN_LANGGRAPH_DEFAULT": conn,
+        # the connection form's "Test" button (off by default in Airflow)
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+    deployment = airflow_deployment_factory(EXAMPLES, env=env, parallelism=6)
     try:
         yield deployment
     finally:
@@ -139,6 +142,25 @@ def test_invoke_agent_asks_about_the_day_of_its_data_interval(
     thread = airflow.xcom(INVOKE, run_id, "ask_agent", key="thread_id")
     log = airflow.task_log(INVOKE, run_id, "ask_agent")
     assert f"LangGraph run {lg_run} created on thread {thread}" in log
+    # the task's "LangGraph run" link opens its run on the server
+    server = json.loads(airflow.extra_env["AIRFLOW_CONN_LANGGRAPH_DEFAULT"])["host"]
+    assert airflow.extra_links(INVOKE, run_id, "ask_agent") == {
+        "LangGraph run": f"{server}/threads/{thread}/runs/{lg_run}"
+    }
+
+
+def test_the_connection_forms_test_button_reports_the_server_version(
+    airflow: Any, agent_server: Any
+) -> None:
+    answer = airflow.api(
+        "POST",
+        "/api/v2/connections/test",
+        json={"connection_id": "ui_test", "conn_type": "langgraph", "host": agent_server.url},
+    ).json()
+    assert answer == {
+        "status": True,
+        "message": f"Connected to LangGraph Agent Server 0.16.7 at {agent_server.url}",
+    }
 
 
 def test_batch_backfill_answers_once_per_day_of_the_requested_range(

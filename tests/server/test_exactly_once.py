@@ -371,3 +371,19 @@ def test_a_server_restart_mid_run_is_ridden_out_with_one_run_and_its_output(
     waiter.join(90)
     assert results == [{"seconds": 4, "slept": 4, "done": True}]
     assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
+
+
+def test_a_deferrable_retry_defers_on_the_run_of_the_earlier_try(conn: Callable[..., str]) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    conn_id = conn()
+    ti = TaskInstance()
+    ti.start_date = None  # type: ignore[attr-defined]
+    kwargs = {"assistant_id": "sleeper", "input": {"seconds": 5}}
+    run = _create(conn_id, **kwargs, wait_for_completion=False).execute(ti.context())
+    ti.try_number = 2
+    with pytest.raises(TaskDeferred) as deferred:
+        _create(conn_id, **kwargs, deferrable=True).execute(ti.context())
+    _, trigger_kwargs = deferred.value.trigger.serialize()
+    assert trigger_kwargs["runs"] == [{"thread_id": run["thread_id"], "run_id": run["run_id"]}]
+    assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
