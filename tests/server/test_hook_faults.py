@@ -45,7 +45,8 @@ async def test_a_429_with_an_http_date_retry_after_is_honoured(
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    # an HTTP date has a one-second resolution: 3 s ahead is at least 2 s ahead once truncated
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
     fault_proxy.rate_limit(retry_after=when, method="GET", path="^/ok$")
     await proxied.health()
     limited, answered = fault_proxy.find("GET", "^/ok$")
