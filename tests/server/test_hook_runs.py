@@ -222,7 +222,7 @@ async def test_join_stream_of_a_resumable_run_replays_every_event(lg: Transport)
     parts = await lg.join_stream(thread_id, run["run_id"], last_event_id="-1")
     custom = [p.data for p in parts if p.event == "custom"]
     assert custom == [{"slept": i, "of": 5} for i in range(1, 6)]
-    assert [p.data for p in parts if p.event == "values"][0] == {"seconds": 0.5}
+    assert next(p.data for p in parts if p.event == "values") == {"seconds": 0.5}
     # (Under heavy load this server sometimes never stores a run's final `values` event for
     # replay; the run's outcome is read from its checkpoint, never from a replay.)
     assert all(p.id for p in parts)
