@@ -1,0 +1,291 @@
+"""Batch: ``BatchRunOperator`` creating and waiting for 1,000 runs, against ``langgraph_sdk``.
+
+The provider's side constructs the operator and calls its ``execute(context)`` with a minimal
+fake context (a task instance that records ``xcom_push``), outside Airflow's scheduler, waiting
+in the worker (``deferrable=False``), with its default ``chunk_size=100``:
+
+``wait_mode="join"`` (each run joined, 50 at a time, then ``get_run``): the wait that ends
+soonest, and the same wait as the reference's. (The default ``wait_mode="poll"`` adds up to one
+``poll_interval``, 5 s, on top.) After the wait the operator reads every run's outcome from
+the run's own checkpoint (a thread history call per run) to build its summary. The phases
+(create, wait, outcome reads) are timed from the XCom pushes and from the moment
+``complete`` is entered.
+
+The reference does the same work with ``langgraph_sdk``'s async client on the same server in
+the same run: the same 1,000 payloads through ``runs.create_batch`` in chunks of 100, then
+``runs.join`` of every run, 50 at a time (the provider's join concurrency), keeping the
+results. Trials alternate: reference, provider, reference (the reference's median is taken);
+the threads of a trial are deleted afterwards so every trial meets the same server state. A
+diagnostic then times the outcome read alone, one after the other versus 25 at a time.
+
+Usage: ``python bench/batch.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
+
+c.private_airflow_home()
+
+SEED = {"foo": None, "bar": "checked", "baz": None}
+JOIN_CONCURRENCY = 50
+
+
+class FakeTaskInstance:
+    """What the operator reads from ``context["ti"]``; XComs are kept in a dict."""
+
+    dag_id = "bench_batch"
+    task_id = "batch"
+    run_id = "bench__1"
+    map_index = -1
+    try_number = 1
+    start_date = None
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+        self.pushed_at: dict[str, float] = {}
+
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> None:
+        self.xcoms[key] = value
+        self.pushed_at[key] = time.perf_counter()
+
+
+def _operator(n: int, mode: str) -> Any:
+    from airflow_lg.operators.runs import BatchRunOperator
+
+    return BatchRunOperator(
+        task_id="batch",
+        assistant_id="test_agent",
+        inputs=[SEED] * n,
+        deferrable=False,
+        wait_mode=mode,  # type: ignore[arg-type]
+    )
+
+
+def provider_trial(n: int, mode: str) -> dict[str, Any]:
+    operator = _operator(n, mode)
+    ti = FakeTaskInstance()
+    context = {"ti": ti, "logical_date": None}
+    marks: dict[str, float] = {}
+    complete = operator.complete
+
+    def timed_complete(ctx: Any, runs: Any) -> Any:
+        # Only a timestamp: when the wait is over and the outcome phase begins.
+        marks["outcomes_from"] = time.perf_counter()
+        return complete(ctx, runs)
+
+    operator.complete = timed_complete
+    cpu0, start = c.cpu_seconds(), time.perf_counter()
+    summary = operator.execute(context)
+    end = time.perf_counter()
+    cpu = c.cpu_seconds() - cpu0
+    operator.hook.close()
+    created = ti.pushed_at["runs"] - start  # the last chunk's XCom push
+    return {
+        "wall_s": end - start,
+        "cpu_s": cpu,
+        "counts": summary["counts"],
+        "created_s": created,
+        "wait_phase_s": marks["outcomes_from"] - start - created,
+        "outcome_phase_s": end - marks["outcomes_from"],
+        "runs": [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in summary["runs"]],
+    }
+
+
+def outcome_reads(runs: list[dict[str, Any]], k: int) -> dict[str, float]:
+    """Diagnostic: the operator's per-run outcome read (thread history of the run) made one
+    after the other, as ``complete`` does, against the same read made 25 at a time through the
+    hook's async twin, on ``k`` runs each. Per-run milliseconds."""
+    from airflow_lg.hooks.langgraph import LangGraphHook
+
+    hook = LangGraphHook()
+    first, second = runs[:k], runs[k : 2 * k]
+    start = time.perf_counter()
+    for ref in first:
+        hook.get_thread_history(ref["thread_id"], limit=1, metadata={"run_id": ref["run_id"]})
+    sequential = (time.perf_counter() - start) / len(first)
+    hook.close()
+
+    async def concurrent() -> float:
+        limit = asyncio.Semaphore(25)
+
+        async def one(ref: dict[str, Any]) -> None:
+            async with limit:
+                await hook.aget_thread_history(
+                    ref["thread_id"], limit=1, metadata={"run_id": ref["run_id"]}
+                )
+
+        begin = time.perf_counter()
+        try:
+            await asyncio.gather(*(one(r) for r in second))
+        finally:
+            await LangGraphHook.aclose_loop_clients()
+        return (time.perf_counter() - begin) / len(second)
+
+    return {
+        "sequential_ms_per_run": 1000 * sequential,
+        "concurrent25_ms_per_run": 1000 * asyncio.run(concurrent()),
+        "runs_each": len(first),
+    }
+
+
+async def reference_trial(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    client = c.sdk_async(url)
+    cpu0, start = c.cpu_seconds(), time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    for first in range(0, len(items), 100):
+        runs += await client.runs.create_batch(items[first : first + 100])  # type: ignore[arg-type]
+    created = time.perf_counter() - start
+    limit = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+    async def join(run: dict[str, Any]) -> Any:
+        async with limit:
+            return await client.runs.join(run["thread_id"], run["run_id"])
+
+    values = await asyncio.gather(*(join(r) for r in runs))
+    wall = time.perf_counter() - start
+    cpu = c.cpu_seconds() - cpu0
+    await client.aclose()
+    ok = sum(1 for v in values if isinstance(v, dict) and "__error__" not in v)
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "created_s": created,
+        "counts": {"success": ok, "other": len(values) - ok},
+        "runs": [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in runs],
+    }
+
+
+async def _delete_threads(url: str, runs: list[dict[str, Any]]) -> None:
+    import httpx
+
+    limit = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+        async def one(ref: dict[str, Any]) -> None:
+            async with limit:
+                await client.delete(f"/threads/{ref['thread_id']}")
+
+        await asyncio.gather(*(one(r) for r in runs), return_exceptions=True)
+
+
+def main(quick: bool) -> dict[str, Any]:
+    n = 50 if quick else 1000
+    # reference, provider, reference, ...: every provider trial has a reference on each side.
+    sequence = ["reference", "provider"] if quick else ["reference", "provider", "reference"]
+    print(f"== batch: {n} items, BatchRunOperator vs langgraph_sdk create_batch + join", flush=True)
+    server = c.start_bench_server(n_jobs=10)
+    c.use_connection(server.url)
+    trials: list[dict[str, Any]] = []
+    diagnostic: dict[str, float] = {}
+    try:
+        items = _operator(n, "join").items({"ti": FakeTaskInstance(), "logical_date": None})
+        for index, side in enumerate(sequence):
+            if side == "provider":
+                result = provider_trial(n, "join")
+                if not quick:
+                    diagnostic = outcome_reads(result["runs"], 50)
+                    print(
+                        f"  outcome reads: {diagnostic['sequential_ms_per_run']:.1f} ms/run one "
+                        f"after the other, {diagnostic['concurrent25_ms_per_run']:.1f} ms/run "
+                        "25 at a time",
+                        flush=True,
+                    )
+                _record(trials, server.url, result, "provider", "join", index)
+            else:
+                result = asyncio.run(reference_trial(server.url, items))
+                _record(trials, server.url, result, "reference", "join", index)
+    finally:
+        server.close()
+    results = {
+        "n": n,
+        "sequence": sequence,
+        "trials": trials,
+        "summary": _summary(trials),
+        "outcome_reads": diagnostic,
+    }
+    print(report(results), flush=True)
+    c.write_result("batch_quick" if quick else "batch", results)
+    return results
+
+
+def _record(
+    trials: list[dict[str, Any]], url: str, result: dict[str, Any], side: str, mode: str, rnd: int
+) -> None:
+    runs = result.pop("runs")
+    asyncio.run(_delete_threads(url, runs))
+    result.update(side=side, mode=mode, round=rnd, n=len(runs))
+    trials.append(result)
+    extra = ""
+    if "outcome_phase_s" in result:
+        extra = (
+            f"  (create {result['created_s']:.1f}s, wait {result['wait_phase_s']:.1f}s, "
+            f"outcomes {result['outcome_phase_s']:.1f}s)"
+        )
+    print(
+        f"  {side:9} {mode:4} wall {result['wall_s']:6.2f}s cpu {result['cpu_s']:5.2f}s "
+        f"{result['counts']}{extra}",
+        flush=True,
+    )
+
+
+def _summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in {(t["side"], t["mode"]) for t in trials}:
+        group = [t for t in trials if (t["side"], t["mode"]) == key]
+        out[f"{key[0]}/{key[1]}"] = {
+            k: c.median([t[k] for t in group])
+            for k in ("wall_s", "cpu_s", "created_s", "wait_phase_s", "outcome_phase_s")
+            if k in group[0]
+        } | {"trials": len(group)}
+    return out
+
+
+def report(results: dict[str, Any]) -> str:
+    s = results["summary"]
+    ref = s["reference/join"]
+    rows = []
+    for mode in ("join", "poll"):
+        p = s.get(f"provider/{mode}")
+        if not p:
+            continue
+        r = c.ratio(p["wall_s"], ref["wall_s"])
+        rows.append(
+            (
+                f"{results['n']} items, operator wait_mode={mode}",
+                c.fmt(p["wall_s"]),
+                c.fmt(ref["wall_s"]),
+                c.fmt(r, digits=3),
+                "yes" if r <= 1.10 else "NO",
+                c.fmt(p["cpu_s"]),
+                c.fmt(ref["cpu_s"]),
+                c.fmt(p["created_s"]),
+                c.fmt(ref["created_s"]),
+            )
+        )
+    header = (
+        "case", "wall s", "ref wall s", "ratio", "<=1.10", "cpu s", "ref cpu s",
+        "created s", "ref created s",
+    )  # fmt: skip
+    text = "batch create-and-wait (medians)\n" + c.table(rows, header)
+    p = s.get("provider/join", {})
+    if "outcome_phase_s" in p:
+        text += (
+            f"\nprovider phases: create {p['created_s']:.2f}s, wait {p['wait_phase_s']:.2f}s, "
+            f"outcome reads {p['outcome_phase_s']:.2f}s"
+        )
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    main(parser.parse_args().quick)
