@@ -44,6 +44,7 @@ from airflow_lg.triggers.runs import (
 )
 
 OnInterrupt = Literal["fail", "succeed"]
+OnPreviousFailure = Literal["rerun", "fail"]
 CancelAction = Literal["interrupt", "rollback"]
 # Cancelling is best effort within Airflow's kill window: two quick tries.
 CANCEL_RETRY = RetryPolicy(max_attempts=2, min_wait=0.2, max_wait=1.0)
@@ -325,6 +326,10 @@ class LangGraphBaseOperator(BaseOperator):
     :param cancel_action: ``interrupt`` (stop the run) or ``rollback`` (also delete it).
     :param on_interrupt: a run that paused for a human: ``fail`` the task (default) or
         ``succeed`` with the output, whose ``__interrupt__`` holds the question.
+    :param reattach: one run per task instance: each try first looks for the run of an earlier
+        try (re-attach if going, reuse if succeeded) and adopts a run whose creation's answer
+        was lost. False: every try creates a new run.
+    :param on_previous_failure: an earlier try's run failed: ``rerun`` (default) or ``fail``.
     """
 
     ui_color = "#1c3c3c"
@@ -337,10 +342,15 @@ class LangGraphBaseOperator(BaseOperator):
         cancel_on_kill: bool = True,
         cancel_action: CancelAction = "interrupt",
         on_interrupt: OnInterrupt = "fail",
+        reattach: bool = True,
+        on_previous_failure: OnPreviousFailure = "rerun",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.langgraph_conn_id = langgraph_conn_id
+        self.reattach = reattach
+        self.on_previous_failure = on_previous_failure
+        check_choice("on_previous_failure", on_previous_failure)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_action = cancel_action
         self.on_interrupt = on_interrupt

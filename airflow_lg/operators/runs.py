@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from airflow.sdk import XComArg
 
@@ -38,7 +38,6 @@ from airflow_lg.operators._base import (
     LangGraphBaseOperator,
     WaitingMixin,
     airflow_identity,
-    check_choice,
     check_run_arguments,
     check_stream_mode,
     find_task_run,
@@ -69,7 +68,6 @@ _RUN_ARGS = (
     "durability",
 )
 STATE_KEY = "airflow_lg_run"  # in Airflow's task state store
-OnPreviousFailure = Literal["rerun", "fail"]
 _TEMPLATED = ("assistant_id", "thread_id", "input", "command", "config", "context", "metadata")
 
 
@@ -103,14 +101,9 @@ class _RunRequestOperator(LangGraphBaseOperator):
         on_completion: str | None = None,
         after_seconds: int | None = None,
         durability: str | None = None,
-        reattach: bool = True,
-        on_previous_failure: OnPreviousFailure = "rerun",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_choice("on_previous_failure", on_previous_failure)
-        self.reattach = reattach
-        self.on_previous_failure = on_previous_failure
         if not assistant_id:
             raise LangGraphConfigError("assistant_id is required (a graph name or assistant UUID)")
         check_run_arguments(
@@ -526,14 +519,9 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         poll_interval: float = 5.0,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = 5,
-        reattach: bool = True,
-        on_previous_failure: OnPreviousFailure = "rerun",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_choice("on_previous_failure", on_previous_failure)
-        self.reattach = reattach
-        self.on_previous_failure = on_previous_failure
         if (inputs is None) == (payloads is None):
             raise LangGraphConfigError("BatchRunOperator needs exactly one of inputs or payloads")
         if not isinstance(chunk_size, int) or chunk_size <= 0:
