@@ -71,12 +71,13 @@ def get_provider_info() -> dict[str, Any]:
                     "max_concurrent_requests": {
                         "label": "Max concurrent requests",
                         "description": "Short requests in flight at once per process "
-                        "(back-pressure for backfills; long polls are not counted). Default 32.",
+                        "(back-pressure for backfills; long polls are not counted). Default 10.",
                         "schema": {"type": ["integer", "null"]},
                     },
                     "max_connections": {
                         "label": "Max connections",
-                        "description": "HTTP connection pool size per process. Default 100.",
+                        "description": "Upper bound of the HTTP connection pool per process. "
+                        "Default 100.",
                         "schema": {"type": ["integer", "null"]},
                     },
                     "studio_url_template": {

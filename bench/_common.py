@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
-import inspect
 import json
 import os
 import resource
@@ -87,52 +86,9 @@ def agent_server_module() -> ModuleType:
     return module
 
 
-_JOBS_PARAMS = ("n_jobs_per_worker", "n_jobs", "jobs")
-
-
 def start_bench_server(n_jobs: int = 10, env: Mapping[str, str] | None = None) -> Any:
-    """A ``langgraph dev`` server on a free loopback port running ``n_jobs`` runs at once.
-
-    Uses ``start_server`` from ``scripts/agent_server.py``. That function always passes
-    ``--n-jobs-per-worker 10`` and has no parameter to change it (``langgraph dev`` also
-    ignores ``N_JOBS_PER_WORKER`` in the environment: the flag overwrites it). Until it grows
-    one (see docs/performance.md, Findings), a server with more jobs is started with the
-    script's own pieces and a wrapper executable that appends ``--n-jobs-per-worker N``
-    (click keeps the last value of a repeated option).
-    """
-    module = agent_server_module()
-    params = inspect.signature(module.start_server).parameters
-    for name in _JOBS_PARAMS:
-        if name in params:
-            return module.start_server(env=env, **{name: n_jobs})
-    if n_jobs == 10:
-        return module.start_server(env=env)
-    langgraph = module.ensure_server_venv(REPO)
-    workdir = module.prepare_workdir(None, REPO)
-    wrapper_dir = Path(tempfile.mkdtemp(prefix="bench-langgraph-"))
-    wrapper = wrapper_dir / "langgraph"
-    wrapper.write_text(f'#!/bin/sh\nexec "{langgraph}" "$@" --n-jobs-per-worker {int(n_jobs)}\n')
-    wrapper.chmod(0o755)
-    try:
-        for attempt in range(1, 4):
-            server = module.AgentServer(
-                langgraph=wrapper,
-                workdir=workdir,
-                port=module.free_port(),
-                config=module.DEFAULT_CONFIG,
-                env=env,
-            )
-            try:
-                server.launch(module.START_TIMEOUT)
-                return server
-            except module.AgentServerError as error:
-                if attempt == 3 or not getattr(error, "port_taken", False):
-                    server.close()
-                    raise
-        raise AssertionError("unreachable")
-    finally:
-        # The server process has exec'd langgraph already: the wrapper is no longer needed.
-        shutil.rmtree(wrapper_dir, ignore_errors=True)
+    """A ``langgraph dev`` server on a free loopback port running ``n_jobs`` runs at once."""
+    return agent_server_module().start_server(env=env, n_jobs_per_worker=n_jobs)
 
 
 def server_cpu_seconds(server: Any) -> float:

@@ -274,8 +274,10 @@ class AgentServer:
         port: int,
         config: str,
         env: Mapping[str, str] | None,
+        n_jobs_per_worker: int = 10,
     ) -> None:
         self.langgraph = langgraph
+        self.n_jobs_per_worker = n_jobs_per_worker
         self.workdir = workdir
         self.port = port
         self.config = config
@@ -303,7 +305,7 @@ class AgentServer:
         command = [
             str(self.langgraph), "dev", "--no-browser", "--no-reload",
             "--host", HOST, "--port", str(self.port),
-            "--n-jobs-per-worker", "10", "--config", self.config,
+            "--n-jobs-per-worker", str(self.n_jobs_per_worker), "--config", self.config,
         ]  # fmt: skip
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
@@ -432,12 +434,15 @@ def start_server(
     *,
     repo_root: Path | str = REPO_ROOT,
     timeout: float = START_TIMEOUT,
+    n_jobs_per_worker: int = 10,
 ) -> AgentServer:
     """Start ``langgraph dev`` on 127.0.0.1 and return once it answers ``/ok`` on our port.
 
     ``config`` is a file name inside ``agents/`` (``langgraph.json`` or ``langgraph.auth.json``).
     With ``port=None`` a free port is picked, and picked again (up to 3 tries) if someone takes
     it before the server binds it. ``env`` is added to the server's environment.
+    ``n_jobs_per_worker`` is how many runs the server executes at once (``langgraph dev``
+    overrides ``N_JOBS_PER_WORKER`` in ``env`` with its flag, so it is set here).
     """
     langgraph = ensure_server_venv(repo_root)
     path = prepare_workdir(workdir, repo_root)
@@ -449,6 +454,7 @@ def start_server(
             port=port or free_port(),
             config=config,
             env=env,
+            n_jobs_per_worker=n_jobs_per_worker,
         )
         try:
             server.launch(timeout)

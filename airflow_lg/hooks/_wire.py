@@ -12,7 +12,7 @@ import codecs
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -70,6 +70,8 @@ class Call(Generic[T]):
     on_run_created: OnRunCreated | None = None
     decode: Callable[[Any, httpx.Response], T] = _identity
     retry: RetryPolicy | None = None
+    # ``json`` as sent, encoded once when the call was built (which also validated it).
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def sends_body(self) -> bool:
@@ -122,16 +124,40 @@ def run_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in arguments.items() if k not in _CLIENT_ONLY and v is not None}
     if isinstance(body.get("command"), Mapping):
         body["command"] = {k: v for k, v in body["command"].items() if v is not None}
-    _check_json("the run's body", body)
     return body
 
 
-def _check_json(what: str, value: Any) -> None:
-    """Fail before sending when a value cannot be sent as JSON, naming what was wrong."""
+def encode_json(what: str, value: Any) -> bytes:
+    """``value`` as the JSON bytes to send (the encoding httpx's ``json=`` would produce), or,
+    before anything is sent, an error naming what cannot be sent as JSON. Builders encode
+    their bodies here once: validating and sending share the work."""
     try:
-        json.dumps(value, allow_nan=False)  # httpx refuses NaN/Infinity too, but late
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise LangGraphConfigError(f"{what} is not JSON-serializable: {exc}") from None
+    return text.encode("utf-8")
+
+
+def _body(what: str, value: Any) -> dict[str, Any]:
+    """A Call's ``json`` and its encoded ``content``."""
+    return {"json": value, "content": encode_json(what, value)}
+
+
+def request_args(call: Call[Any], settings: ClientSettings) -> dict[str, Any]:
+    """The arguments of ``build_request`` for ``call``, the same for both transports."""
+    content, headers = call.content, call.headers
+    if content is None and call.json is not None:
+        content = encode_json("the request body", call.json)
+    if content is not None and not any(k.lower() == "content-type" for k in headers or ()):
+        headers = {"Content-Type": "application/json", **(headers or {})}
+    return {
+        "method": call.method,
+        "url": call.path,
+        "params": call.params,
+        "content": content,
+        "headers": headers,
+        "timeout": call_timeout(call, settings),
+    }
 
 
 def stream_mode_param(stream_mode: str | Sequence[str] | None) -> str | None:
@@ -402,7 +428,7 @@ def create_run(
         "POST",
         run_path(thread_id),
         params=params,
-        json=run_body(locals()),
+        **_body("the run's body", run_body(locals())),
         headers=headers,
         creates_run=True,
         on_run_created=on_run_created,
@@ -442,7 +468,7 @@ def wait_run(
         "POST",
         run_path(thread_id, "/wait"),
         params=params,
-        json=run_body(locals()),
+        **_body("the run's body", run_body(locals())),
         headers=headers,
         creates_run=True,
         follow_location=True,
@@ -488,7 +514,7 @@ def stream_run(
         "POST",
         run_path(thread_id, "/stream"),
         params=params,
-        json=run_body(locals()),
+        **_body("the run's body", run_body(locals())),
         headers=headers,
         creates_run=True,
         long_poll=True,
@@ -520,12 +546,11 @@ def create_batch(
                 f"got {payload!r:.200}"
             )
         items.append({k: v for k, v in payload.items() if v is not None})
-    _check_json("the batch", items)
     return Call(
         "POST",
         "/runs/batch",
         params=params,
-        json=items,
+        **_body("the batch", items),
         headers=headers,
         creates_run=True,
         retry=retry,
@@ -682,13 +707,12 @@ def create_thread(
     if graph_id:
         body["metadata"] = {**(metadata or {}), "graph_id": graph_id}
     body = {k: v for k, v in body.items() if v is not None}
-    _check_json("the thread's body", body)
     # Without a thread_id the server names the thread: re-sending could make a second one.
     return Call(
         "POST",
         "/threads",
         params=params,
-        json=body,
+        **_body("the thread's body", body),
         headers=headers,
         creates_run=thread_id is None,
         retry=retry,
@@ -710,12 +734,11 @@ def get_thread_history(
     ``metadata={"run_id": R}`` they are one run's own states, whatever ran after it."""
     body = {"limit": limit, "before": before, "metadata": metadata, "checkpoint": checkpoint}
     body = {k: v for k, v in body.items() if v is not None}
-    _check_json("the history query", body)
     return Call(
         "POST",
         thread_path(thread_id, "/history"),
         params=params,
-        json=body,
+        **_body("the history query", body),
         headers=headers,
         retry=retry,
     )
@@ -773,8 +796,14 @@ def search_threads(
         "sort_order": sort_order,
     }
     body = {k: v for k, v in body.items() if v is not None}
-    _check_json("the search", body)
-    return Call("POST", "/threads/search", params=params, json=body, headers=headers, retry=retry)
+    return Call(
+        "POST",
+        "/threads/search",
+        params=params,
+        headers=headers,
+        retry=retry,
+        **_body("the search", body),
+    )
 
 
 def health(*, retry: RetryPolicy | None = None) -> Call[Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 import threading
 import time
 import weakref
@@ -98,21 +99,47 @@ def _settings_of(conn: Any) -> ClientSettings:
     )
 
 
-def _limits(settings: ClientSettings) -> httpx.Limits:
+def _limits(settings: ClientSettings, size: int | None = None) -> httpx.Limits:
     # Idle connections are dropped after 4 s, before the server's own 5 s keep-alive closes
     # them: a run creation sent on a connection the server is closing would fail, and could
     # not be retried safely.
-    return httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_connections,
-        keepalive_expiry=4.0,
-    )
+    size = size or settings.max_connections
+    return httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=4.0)
+
+
+def _async_pool_size(settings: ClientSettings) -> int:
+    """The shared async pool only carries short requests (long polls have their own
+    connections), of which the request gate lets ``max_concurrent_requests`` through at once:
+    more connections would sit idle, and httpcore rescans every pooled connection on every
+    request."""
+    return min(settings.max_connections, settings.max_concurrent_requests)
 
 
 def _base_headers(settings: ClientSettings) -> dict[str, str]:
     from airflow_lg import __version__
 
     return {"User-Agent": f"airflow-lg/{__version__}", **settings.request_headers()}
+
+
+@functools.lru_cache(maxsize=32)
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    # Building a context costs ~10 ms of CPU; one per long poll would dominate its cost.
+    return httpx.create_ssl_context(verify=verify)
+
+
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+
+
+def _long_poll_client(settings: ClientSettings) -> httpx.AsyncClient:
+    """A client for one long poll: its single connection is not kept alive, so it closes with
+    the response and leaves nothing behind to close."""
+    return httpx.AsyncClient(
+        base_url=settings.base_url,
+        headers=_base_headers(settings),
+        timeout=settings.httpx_timeout(),
+        verify=_ssl_context(settings.verify),
+        limits=_ONE_CONNECTION,
+    )
 
 
 def _server_version(info: Any) -> str:
@@ -229,6 +256,8 @@ class LangGraphHook(BaseHook):
         self._retry_override = retry
         self._settings: ClientSettings | None = None
         self._client: httpx.Client | None = None
+        self._sync_slot: threading.BoundedSemaphore | None = None
+        self._async_slot: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(langgraph_conn_id={self.langgraph_conn_id!r})"
@@ -268,7 +297,7 @@ class LangGraphHook(BaseHook):
                 base_url=s.base_url,
                 headers=_base_headers(s),
                 timeout=s.httpx_timeout(),
-                verify=s.verify,
+                verify=_ssl_context(s.verify),
                 limits=_limits(s),
             )
         return self._client
@@ -284,8 +313,8 @@ class LangGraphHook(BaseHook):
                 base_url=s.base_url,
                 headers=_base_headers(s),
                 timeout=s.httpx_timeout(),
-                verify=s.verify,
-                limits=_limits(s),
+                verify=_ssl_context(s.verify),
+                limits=_limits(s, _async_pool_size(s)),
             )
         return client
 
@@ -321,37 +350,61 @@ class LangGraphHook(BaseHook):
 
     # ---- execution: the only code that differs between sync and async ---------------------
 
+    # The first try runs outside tenacity: most calls succeed at once, and building a retry
+    # loop for each would cost more than the request on a local server. A retryable failure
+    # hands the call to tenacity, which judges that first failure like any other.
+
     def _execute(self, call: Call[T]) -> T:
         settings = self.settings
         try:
-            for attempt in Retrying(**_retry_kwargs(self, call, settings)):
-                with attempt, self._slot(call, settings):
+            try:
+                with self._slot(call, settings):
                     return self._exchange(call, settings)
+            except LangGraphError as exc:
+                if not _wire.is_retryable(exc, call):
+                    raise
+                first = exc
+            return self._retry(call, settings, first)
         except _wire.Rejoin as rejoin:
             # Outside the retry loop on purpose: whatever happens to the re-join, the request
             # that created the run must never be sent again.
             return cast(T, self._execute(rejoin.call))
+
+    def _retry(self, call: Call[T], settings: ClientSettings, first: LangGraphError) -> T:
+        failed: LangGraphError | None = first
+        for attempt in Retrying(**_retry_kwargs(self, call, settings)):
+            with attempt:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error  # the first try, already made
+                with self._slot(call, settings):
+                    return self._exchange(call, settings)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _slot(self, call: Call[Any], settings: ClientSettings) -> AbstractContextManager[Any]:
         if call.long_poll:
             return nullcontext()
-        key = settings.fingerprint()
-        with self._slots_lock:
-            slot = self._sync_slots.get(key)
-            if slot is None:
-                slot = threading.BoundedSemaphore(settings.max_concurrent_requests)
-                self._sync_slots[key] = slot
-        return slot
+        if self._sync_slot is None:
+            key = settings.fingerprint()
+            with self._slots_lock:
+                slot = self._sync_slots.get(key)
+                if slot is None:
+                    slot = threading.BoundedSemaphore(settings.max_concurrent_requests)
+                    self._sync_slots[key] = slot
+            self._sync_slot = slot
+        return self._sync_slot
 
     def _aslot(self, call: Call[Any], settings: ClientSettings) -> AbstractAsyncContextManager[Any]:
         if call.long_poll:
             return nullcontext()
-        slots = self._async_slots.setdefault(asyncio.get_running_loop(), {})
-        key = settings.fingerprint()
-        if key not in slots:
-            slots[key] = asyncio.Semaphore(settings.max_concurrent_requests)
-        return slots[key]
+        loop = asyncio.get_running_loop()
+        if self._async_slot is None or self._async_slot[0] is not loop:
+            slots = self._async_slots.setdefault(loop, {})
+            key = settings.fingerprint()
+            if key not in slots:
+                slots[key] = asyncio.Semaphore(settings.max_concurrent_requests)
+            self._async_slot = (loop, slots[key])
+        return self._async_slot[1]
 
     def _exchange(self, call: Call[T], settings: ClientSettings) -> T:
         response = self._send(call, settings)
@@ -367,14 +420,7 @@ class LangGraphHook(BaseHook):
 
     def _send(self, call: Call[Any], settings: ClientSettings) -> httpx.Response:
         client = self.get_conn()
-        request = client.build_request(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            headers=call.headers,
-            timeout=_wire.call_timeout(call, settings),
-        )
+        request = client.build_request(**_wire.request_args(call, settings))
         try:
             return client.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -383,12 +429,26 @@ class LangGraphHook(BaseHook):
     async def _aexecute(self, call: Call[T]) -> T:
         settings = await self.asettings()
         try:
-            async for attempt in AsyncRetrying(**_retry_kwargs(self, call, settings)):
-                with attempt:
-                    async with self._aslot(call, settings):
-                        return await self._aexchange(call, settings)
+            try:
+                async with self._aslot(call, settings):
+                    return await self._aexchange(call, settings)
+            except LangGraphError as exc:
+                if not _wire.is_retryable(exc, call):
+                    raise
+                first = exc
+            return await self._aretry(call, settings, first)
         except _wire.Rejoin as rejoin:
             return cast(T, await self._aexecute(rejoin.call))
+
+    async def _aretry(self, call: Call[T], settings: ClientSettings, first: LangGraphError) -> T:
+        failed: LangGraphError | None = first
+        async for attempt in AsyncRetrying(**_retry_kwargs(self, call, settings)):
+            with attempt:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
+                async with self._aslot(call, settings):
+                    return await self._aexchange(call, settings)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _aexchange(self, call: Call[T], settings: ClientSettings) -> T:
@@ -404,15 +464,12 @@ class LangGraphHook(BaseHook):
             await response.aclose()
 
     async def _asend(self, call: Call[Any], settings: ClientSettings) -> httpx.Response:
-        client = await self.aget_conn()
-        request = client.build_request(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            headers=call.headers,
-            timeout=_wire.call_timeout(call, settings),
-        )
+        # A long poll holds its connection until the run ends: it gets a connection of its own,
+        # closed with its response, instead of a place in the shared pool. Thousands of joins
+        # in one triggerer would otherwise queue behind each other, and every pooled request
+        # would pay for scanning them.
+        client = _long_poll_client(settings) if call.long_poll else await self.aget_conn()
+        request = client.build_request(**_wire.request_args(call, settings))
         try:
             return await client.send(request, stream=True)
         except httpx.TransportError as exc:

@@ -42,6 +42,7 @@ from airflow_lg.operators._base import (
     check_stream_mode,
     find_task_run,
     raise_for_outcome,
+    read_batch_outcomes,
     read_outcome,
     task_key,
     task_thread_id,
@@ -675,10 +676,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         raise LangGraphError(where) from exc
 
     def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
-        results = []
-        for index, ref in enumerate(runs):
-            outcome = read_outcome(self.hook, ref)
-            results.append({"index": index, **outcome})
+        outcomes = read_batch_outcomes(self.hook, runs)
+        results = [{"index": index, **outcome} for index, outcome in enumerate(outcomes)]
         counts = dict(Counter(r["outcome"] for r in results))
         summary = {"runs": results, "counts": counts, "total": len(results)}
         self._active_runs = []

@@ -108,9 +108,12 @@ async def _wait_one(
     while True:
         try:
             async with limit:
-                if join:
-                    await hook.ajoin_run(thread_id, run_id, raise_error=False)
                 run = await hook.aget_run(thread_id, run_id)
+                # Join only a run still going: the server answers a join of an ended run
+                # after ~0.5 s, which a batch would pay per run while holding a join slot.
+                if join and run.get("status") not in TERMINAL_RUN_STATUSES:
+                    await hook.ajoin_run(thread_id, run_id, raise_error=False)
+                    run = await hook.aget_run(thread_id, run_id)
         except LangGraphNotFoundError:
             log.warning("LangGraph run %s on thread %s no longer exists", run_id, thread_id)
             return {

@@ -4,6 +4,7 @@ rate limits, gateway errors, dropped connections, streams cut mid-way."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphStreamInterruptedError,
 )
+from airflow_lg.hooks import langgraph as langgraph_module
 from tests.server.conftest import SEED_INPUT, SEED_RESULT, Transport
 
 FAST = {"max_attempts": 4, "min_wait": 0.05, "max_wait": 0.2}
@@ -256,3 +258,27 @@ async def test_a_resumable_stream_checks_for_events_missed_before_the_server_clo
     parts = await proxied.join_stream(thread["thread_id"], run["run_id"], last_event_id="-1")
     assert [p.data["slept"] for p in parts if p.event == "custom"] == [1, 2, 3, 4, 5]
     assert len(fault_proxy.find("GET", "/stream$")) == 2
+
+
+async def test_each_retry_is_logged_once_numbered_from_one(
+    proxied: Transport, fault_proxy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first try runs outside tenacity; its failure must still count as attempt 1.
+    fault_proxy.respond(503, method="GET", path="^/ok$", times=2)
+    capsys.readouterr()
+    assert (await proxied.health())["ok"] is True
+    logged = re.findall(r"GET /ok failed \(.*?\); (retry \d+ of \d+)", capsys.readouterr().out)
+    assert logged == ["retry 1 of 3", "retry 2 of 3"]
+    assert len(fault_proxy.find("GET", "^/ok$")) == 3
+
+
+async def test_a_call_answered_at_once_never_builds_a_retry_loop(
+    lg: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_retry_loop(**kwargs: Any) -> Any:
+        raise AssertionError("a retry loop was built for a call that succeeded")
+
+    monkeypatch.setattr(langgraph_module, "Retrying", no_retry_loop)
+    monkeypatch.setattr(langgraph_module, "AsyncRetrying", no_retry_loop)
+    thread = await lg.create_thread()
+    assert (await lg.get_thread(thread["thread_id"]))["thread_id"] == thread["thread_id"]

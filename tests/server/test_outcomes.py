@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.operators._base import read_outcome
+from airflow_lg.operators._base import read_batch_outcomes, read_outcome
 from tests.server.conftest import SEED_RESULT
 
 
@@ -102,3 +102,65 @@ def test_a_deleted_run_falls_back_to_the_result_already_received(hook: LangGraph
     ref = {"thread_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "status": "success"}
     assert read_outcome(hook, ref, {"a": 1})["output"] == {"a": 1}
     assert read_outcome(hook, ref)["output"] is None
+
+
+# ---- many runs alone on their threads (batch items) ----------------------------------------
+
+_KINDS = {
+    "success": {"assistant_id": "test_agent", "input": {"bar": "checked"}},
+    "breakpoint": {"assistant_id": "test_agent", "input": {}, "interrupt_before": ["bar"]},
+    "breakpoint_at_the_end": {
+        "assistant_id": "test_agent",
+        "input": {},
+        "interrupt_after": ["baz"],
+    },
+    "interrupt": {"assistant_id": "human", "input": {"topic": "t"}},
+    "error": {"assistant_id": "failing", "input": {"reason": "why"}},
+    "cancelled": {"assistant_id": "sleeper", "input": {"seconds": 30}},
+}
+
+
+def _batch_of_every_kind(hook: LangGraphHook) -> list[dict[str, Any]]:
+    items = [{**item, "on_completion": "keep"} for item in _KINDS.values()]
+    runs = hook.create_batch(items)
+    sleeper = runs[-1]
+    for _ in range(100):
+        if hook.get_run(sleeper["thread_id"], sleeper["run_id"])["status"] == "running":
+            break
+        time.sleep(0.1)
+    hook.cancel_run(sleeper["thread_id"], sleeper["run_id"], wait=True)
+    refs = [_ended(hook, r["thread_id"], r) for r in runs]
+    gone = {"thread_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "status": "success"}
+    return [*refs, gone]
+
+
+def test_batch_outcomes_are_the_outcomes_read_one_by_one(
+    agent_server: Any, make_hook: Callable[..., LangGraphHook], fault_proxy: Any
+) -> None:
+    refs = _batch_of_every_kind(make_hook(agent_server.url))
+    hook = make_hook(fault_proxy.url)
+
+    together = read_batch_outcomes(hook, refs)
+    one_by_one = [read_outcome(hook, ref) for ref in refs]
+
+    assert together == one_by_one
+    assert [o["outcome"] for o in together] == [
+        "success", "paused", "success", "paused", "error", "cancelled", "success",
+    ]  # fmt: skip
+    assert together[4]["error"]["message"] == "failing agent failed on purpose: why"
+
+
+def test_batch_outcomes_read_a_checkpoint_only_where_the_thread_cannot_tell(
+    agent_server: Any, make_hook: Callable[..., LangGraphHook], fault_proxy: Any
+) -> None:
+    # A checkpoint read costs the server ~40 ms of CPU once it holds 1,000 threads; the thread
+    # costs ~1 ms and, alone with its run, has its values and its error.
+    refs = _batch_of_every_kind(make_hook(agent_server.url))
+    fault_proxy.clear()
+    read_batch_outcomes(make_hook(fault_proxy.url), refs)
+
+    histories = {r.path.split("/")[2] for r in fault_proxy.find("POST", "/history$")}
+    paused_or_cancelled = [refs[i]["thread_id"] for i in (1, 3, 5)]
+    assert histories == set(paused_or_cancelled)
+    assert fault_proxy.find("GET", "/join$") == []  # the error came with the thread
+    assert len(fault_proxy.find("GET", "^/threads/[^/]+$")) == len(refs)

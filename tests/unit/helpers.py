@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from airflow_lg.hooks._wire import Call
+from airflow_lg.hooks._settings import ClientSettings
+from airflow_lg.hooks._wire import Call, request_args
 
 BASE_URL = "http://lg.test"
 
@@ -29,8 +30,6 @@ def response(
 
 
 def to_request(call: Call[Any], base_url: str = BASE_URL) -> httpx.Request:
-    """The request the hook's client would build for ``call`` (nothing is sent)."""
+    """The request the hook's clients build for ``call`` (nothing is sent)."""
     with httpx.Client(base_url=base_url) as client:
-        return client.build_request(
-            call.method, call.path, params=call.params, json=call.json, headers=call.headers
-        )
+        return client.build_request(**request_args(call, ClientSettings(base_url=base_url)))

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_lg import __version__
 from airflow_lg.hooks import _wire
+from airflow_lg.hooks._settings import ClientSettings
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 
 KEY = "lg-secret-key-0123456789"
@@ -153,3 +154,40 @@ async def test_hooks_on_one_loop_share_an_async_client_per_settings(connection):
     finally:
         await LangGraphHook.aclose_loop_clients()
     assert client.is_closed and other.is_closed
+
+
+def _pool_limits(client: httpx.AsyncClient | httpx.Client) -> tuple[int, int]:
+    pool = client._transport._pool  # type: ignore[union-attr]
+    return pool._max_connections, pool._max_keepalive_connections
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, (10, 10)),
+        ({"max_concurrent_requests": 4}, (4, 4)),
+        ({"max_concurrent_requests": 50, "max_connections": 20}, (20, 20)),
+    ],
+)
+async def test_the_async_pool_is_no_larger_than_the_request_gate(connection, extra, expected):
+    # Only gated short requests use the shared async pool (long polls have their own
+    # connections): more connections would idle, and httpcore rescans them on every request.
+    hook = LangGraphHook(connection(host="http://127.0.0.1:2024", extra=extra))
+    try:
+        assert _pool_limits(await hook.aget_conn()) == expected
+    finally:
+        await LangGraphHook.aclose_loop_clients()
+
+
+def test_the_sync_pool_keeps_max_connections_for_its_long_polls(connection):
+    hook = LangGraphHook(connection(host="http://127.0.0.1:2024", extra={"max_connections": 7}))
+    with hook:
+        assert _pool_limits(hook.get_conn()) == (7, 7)
+
+
+def test_settings_are_fingerprinted_once():
+    settings = ClientSettings(base_url="http://a", api_key="k")
+    assert settings.fingerprint() is settings.fingerprint()
+    assert settings.fingerprint() == ClientSettings(base_url="http://a", api_key="k").fingerprint()
+    assert settings.fingerprint() != ClientSettings(base_url="http://a", api_key="k2").fingerprint()
+    assert "_fingerprint" not in repr(settings)

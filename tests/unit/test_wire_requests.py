@@ -7,6 +7,7 @@ import inspect
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_lg.exceptions import LangGraphConfigError
@@ -559,3 +560,47 @@ def test_merged_params_drop_none_values_and_let_the_caller_override():
     assert _wire.merged_params({"a": 1, "b": None}, {"c": 2}) == {"a": 1, "c": 2}
     assert _wire.merged_params({"a": 1}, {"a": 3}) == {"a": 3}
     assert _wire.merged_params({"a": None}, None) is None
+
+
+# ---- bodies are encoded once, when the call is built ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        _wire.create_run("T", "agent", input={"q": "é"}),
+        _wire.create_batch([{"assistant_id": "a", "input": {"n": 1}}]),
+        _wire.create_thread(thread_id="T", metadata={"k": "v"}),
+        _wire.get_thread_history("T", metadata={"run_id": "R"}),
+        _wire.search_threads(metadata={"k": "v"}),
+    ],
+    ids=["run", "batch", "thread", "history", "search"],
+)
+def test_a_body_is_sent_as_the_bytes_encoded_when_its_call_was_built(call):
+    # The bytes validated at build time are the bytes sent: no second encoding per request.
+    assert call.content is not None
+    assert json.loads(call.content) == call.json
+    request = to_request(call)
+    assert request.content is call.content
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Content-Length"] == str(len(call.content))
+
+
+def test_a_body_is_encoded_the_way_httpx_encodes_json():
+    body = {"input": {"text": "naïve ☃", "n": [1, 2.5, None, True]}}
+    call = _wire.create_run(None, "agent", **body)
+    with httpx.Client() as client:
+        by_httpx = client.build_request("POST", "http://x/runs", json=call.json).content
+    assert call.content == by_httpx
+
+
+def test_a_callers_content_type_is_kept():
+    call = _wire.create_run("T", "agent", headers={"content-type": "application/json; v=2"})
+    request = to_request(call)
+    assert request.headers.get_list("content-type") == ["application/json; v=2"]
+
+
+def test_a_call_without_a_body_sends_none():
+    request = to_request(_wire.get_run("T", "R"))
+    assert request.content == b""
+    assert "Content-Type" not in request.headers
