@@ -4,19 +4,21 @@ The provider's side constructs the operator and calls its ``execute(context)`` w
 fake context (a task instance that records ``xcom_push``), outside Airflow's scheduler, waiting
 in the worker (``deferrable=False``), with its default ``chunk_size=100``:
 
-``wait_mode="join"`` (each run joined, 50 at a time, then ``get_run``): the wait that ends
-soonest, and the same wait as the reference's. (The default ``wait_mode="poll"`` adds up to one
-``poll_interval``, 5 s, on top.) After the wait the operator reads every run's outcome from
-the run's own checkpoint (a thread history call per run) to build its summary. The phases
-(create, wait, outcome reads) are timed from the XCom pushes and from the moment
-``complete`` is entered.
+``wait_mode="join"`` (each run joined, 50 at a time, then its status read): the wait that
+ends soonest, and the same wait as the reference's. (The default ``wait_mode="poll"`` adds up
+to one ``poll_interval``, 5 s, on top.) After the wait the operator reads every run's outcome
+(``read_batch_outcomes``: each item's thread, concurrently) to build its summary. The phases
+(create, wait, outcome reads) are timed from the XCom pushes and from the moment ``complete``
+is entered.
 
 The reference does the same work with ``langgraph_sdk``'s async client on the same server in
 the same run: the same 1,000 payloads through ``runs.create_batch`` in chunks of 100, then
 ``runs.join`` of every run, 50 at a time (the provider's join concurrency), keeping the
 results. Trials alternate: reference, provider, reference (the reference's median is taken);
-the threads of a trial are deleted afterwards so every trial meets the same server state. A
-diagnostic then times the outcome read alone, one after the other versus 25 at a time.
+the threads of a trial are deleted afterwards so every trial meets the same server state.
+Diagnostics: the reference again, also reading each run's status after its join (the
+provider's wait protocol); and the cost of one outcome read, from the checkpoint versus from
+the thread.
 
 Usage: ``python bench/batch.py [--quick]``.
 """
@@ -101,9 +103,9 @@ def provider_trial(n: int, mode: str) -> dict[str, Any]:
 
 
 def outcome_reads(runs: list[dict[str, Any]], k: int) -> dict[str, float]:
-    """Diagnostic: the operator's per-run outcome read (thread history of the run) made one
-    after the other, as ``complete`` does, against the same read made 25 at a time through the
-    hook's async twin, on ``k`` runs each. Per-run milliseconds."""
+    """Diagnostic: what one outcome read costs, in ms per run, on ``k`` runs each, one after
+    the other: the run's own checkpoint (a thread history call, what ``read_outcome`` reads)
+    against its thread (what ``read_batch_outcomes`` reads for a run alone on its thread)."""
     from airflow_lg.hooks.langgraph import LangGraphHook
 
     hook = LangGraphHook()
@@ -111,33 +113,20 @@ def outcome_reads(runs: list[dict[str, Any]], k: int) -> dict[str, float]:
     start = time.perf_counter()
     for ref in first:
         hook.get_thread_history(ref["thread_id"], limit=1, metadata={"run_id": ref["run_id"]})
-    sequential = (time.perf_counter() - start) / len(first)
+    history = (time.perf_counter() - start) / len(first)
+    start = time.perf_counter()
+    for ref in second:
+        hook.get_thread(ref["thread_id"])
+    thread = (time.perf_counter() - start) / len(second)
     hook.close()
-
-    async def concurrent() -> float:
-        limit = asyncio.Semaphore(25)
-
-        async def one(ref: dict[str, Any]) -> None:
-            async with limit:
-                await hook.aget_thread_history(
-                    ref["thread_id"], limit=1, metadata={"run_id": ref["run_id"]}
-                )
-
-        begin = time.perf_counter()
-        try:
-            await asyncio.gather(*(one(r) for r in second))
-        finally:
-            await LangGraphHook.aclose_loop_clients()
-        return (time.perf_counter() - begin) / len(second)
-
-    return {
-        "sequential_ms_per_run": 1000 * sequential,
-        "concurrent25_ms_per_run": 1000 * asyncio.run(concurrent()),
-        "runs_each": len(first),
-    }
+    return {"history_ms_per_run": 1000 * history, "thread_ms_per_run": 1000 * thread, "runs": k}
 
 
-async def reference_trial(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+async def reference_trial(
+    url: str, items: list[dict[str, Any]], status_read: bool = False
+) -> dict[str, Any]:
+    """``status_read``: a diagnostic variant that also reads each run's status after its join
+    (``runs.get``), as the provider must to report which runs failed."""
     client = c.sdk_async(url)
     cpu0, start = c.cpu_seconds(), time.perf_counter()
     runs: list[dict[str, Any]] = []
@@ -148,7 +137,10 @@ async def reference_trial(url: str, items: list[dict[str, Any]]) -> dict[str, An
 
     async def join(run: dict[str, Any]) -> Any:
         async with limit:
-            return await client.runs.join(run["thread_id"], run["run_id"])
+            values = await client.runs.join(run["thread_id"], run["run_id"])
+            if status_read:
+                await client.runs.get(run["thread_id"], run["run_id"])
+            return values
 
     values = await asyncio.gather(*(join(r) for r in runs))
     wall = time.perf_counter() - start
@@ -194,15 +186,18 @@ def main(quick: bool) -> dict[str, Any]:
                 if not quick:
                     diagnostic = outcome_reads(result["runs"], 50)
                     print(
-                        f"  outcome reads: {diagnostic['sequential_ms_per_run']:.1f} ms/run one "
-                        f"after the other, {diagnostic['concurrent25_ms_per_run']:.1f} ms/run "
-                        "25 at a time",
+                        f"  outcome read: {diagnostic['history_ms_per_run']:.1f} ms/run from the "
+                        f"checkpoint, {diagnostic['thread_ms_per_run']:.1f} ms/run from the thread",
                         flush=True,
                     )
                 _record(trials, server.url, result, "provider", "join", index)
             else:
                 result = asyncio.run(reference_trial(server.url, items))
                 _record(trials, server.url, result, "reference", "join", index)
+        if not quick:
+            # Diagnostic: the reference doing the provider's wait protocol (join, then status).
+            result = asyncio.run(reference_trial(server.url, items, status_read=True))
+            _record(trials, server.url, result, "reference+status", "join", len(sequence))
     finally:
         server.close()
     results = {
@@ -281,6 +276,13 @@ def report(results: dict[str, Any]) -> str:
         text += (
             f"\nprovider phases: create {p['created_s']:.2f}s, wait {p['wait_phase_s']:.2f}s, "
             f"outcome reads {p['outcome_phase_s']:.2f}s"
+        )
+    if "reference+status/join" in s:
+        r = s["reference+status/join"]
+        text += (
+            f"\ndiagnostic, reference that also reads each run's status after its join: wall "
+            f"{r['wall_s']:.2f}s, cpu {r['cpu_s']:.2f}s (ratio of the provider to it: "
+            f"{c.ratio(p['wall_s'], r['wall_s']):.3f})"
         )
     return text
 

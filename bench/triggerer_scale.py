@@ -175,35 +175,6 @@ async def _sdk_waits(
     await client.aclose()
 
 
-async def _provider_gated_polls(
-    runs: list[dict[str, str]], poll: float, fired: list[float], out: list[Any], gate_size: int
-) -> None:
-    """Diagnostic, poll mode: the provider's own ``aget_run`` in the loop ``wait_for_runs``
-    runs, but with at most ``gate_size`` requests in flight per loop (an ``asyncio.Semaphore``
-    the size of the connection pool), so httpcore's pool never holds a queue of waiting
-    requests. Run it with the connection's ``max_connections`` = ``gate_size``."""
-    from airflow_lg.hooks.langgraph import LangGraphHook
-
-    hook = LangGraphHook("langgraph_default")
-    gate = asyncio.Semaphore(gate_size)
-
-    async def one(index: int, ref: dict[str, str]) -> None:
-        while True:
-            async with gate:
-                run = await hook.aget_run(ref["thread_id"], ref["run_id"])
-            if run["status"] in TERMINAL:
-                fired[index] = time.time()
-                out[index] = "done"
-                return
-            await asyncio.sleep(poll)
-
-    results = await asyncio.gather(*(one(i, r) for i, r in enumerate(runs)), return_exceptions=True)
-    for index, result in enumerate(results):
-        if isinstance(result, BaseException):
-            out[index] = f"raised {type(result).__name__}: {result}"[:300]
-    await LangGraphHook.aclose_loop_clients()
-
-
 async def _raw_joins(
     runs: list[dict[str, str]], fired: list[float], out: list[Any], url: str
 ) -> None:
@@ -237,28 +208,43 @@ async def _raw_joins(
             out[index] = f"raised {type(result).__name__}: {result}"[:300]
 
 
-async def _client_per_wait(
+async def _raw_join_then_get(
     runs: list[dict[str, str]], fired: list[float], out: list[Any], url: str
 ) -> None:
-    """Diagnostic, join mode: each long poll on its own one-connection httpx client (sharing
-    one TLS context), then ``get_run`` on it: what the provider would cost if long polls did
-    not share one pool (httpcore scans every connection of a pool on every request)."""
-    import ssl
+    """Diagnostic, join mode: the floor of the provider's protocol. A join's answer carries the
+    thread's values but not the run's status, so the trigger reads the status once the join
+    returns: here both requests go over one plain asyncio connection per wait, with no HTTP
+    library, so whatever lag remains is the server's."""
+    from urllib.parse import urlsplit
 
-    import httpx
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
 
-    context = ssl.create_default_context()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async def exchange(reader: Any, writer: Any, path: str) -> bytes:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"content-length:" in head.lower():
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            return head + await reader.readexactly(length)
+        answer = head
+        while not answer.endswith(b"\r\n0\r\n\r\n"):
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
 
     async def one(index: int, ref: dict[str, str]) -> None:
-        path = f"/threads/{ref['thread_id']}/runs/{ref['run_id']}"
-        async with httpx.AsyncClient(
-            base_url=url, verify=context, limits=limits, timeout=httpx.Timeout(60, pool=None)
-        ) as client:
-            (await client.get(path + "/join")).raise_for_status()
-            run = (await client.get(path)).json()
-        fired[index] = time.time()
-        out[index] = "done" if run["status"] in TERMINAL else run["status"]
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            path = f"/threads/{ref['thread_id']}/runs/{ref['run_id']}"
+            await exchange(reader, writer, path + "/join")
+            answer = await exchange(reader, writer, path)
+            fired[index] = time.time()
+            status = json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"]
+            out[index] = "done" if status in TERMINAL else status
+        finally:
+            writer.close()
 
     results = await asyncio.gather(*(one(i, r) for i, r in enumerate(runs)), return_exceptions=True)
     for index, result in enumerate(results):
@@ -309,13 +295,10 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
     async def main() -> None:
         if impl == "provider":
             await _provider_waits(everything, mode, poll, fired, out, stagger)
-        elif impl == "provider_gated":
-            gate = int(config.get("conn_extra", {}).get("max_connections", 100))
-            await _provider_gated_polls(everything, poll, fired, out, gate)
         elif impl == "raw_floor":
             await _raw_joins(everything, fired, out, config["proxy_url"])
-        elif impl == "client_per_wait":
-            await _client_per_wait(everything, fired, out, config["proxy_url"])
+        elif impl == "raw_join_then_get":
+            await _raw_join_then_get(everything, fired, out, config["proxy_url"])
         else:
             await _sdk_waits(
                 everything,
@@ -425,27 +408,35 @@ def _summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+LONG_RUN_SECONDS = 60.0
+
 DIAGNOSTICS = (
-    # (label, overrides): provider problems and the changes that would fix them; N=1000.
+    # (label, overrides), N=1000: what limits the provider, and the server's floor.
     (
-        "poll, connection extra max_connections=10",
-        {"mode": "poll", "impl": "provider", "conn_extra": {"max_connections": 10}},
+        "poll, connection extra max_concurrent_requests=2 (a smaller gate and pool)",
+        {"mode": "poll", "impl": "provider", "conn_extra": {"max_concurrent_requests": 2}},
     ),
     (
-        "poll, max_connections=10 + at most 10 requests in flight (a semaphore in the bench)",
-        {"mode": "poll", "impl": "provider_gated", "conn_extra": {"max_connections": 10}},
-    ),
-    (
-        "join, connection extra max_connections=2000",
-        {"mode": "join", "impl": "provider", "conn_extra": {"max_connections": 2000}},
-    ),
-    (
-        "join, one single-connection httpx client per wait",
-        {"mode": "join", "impl": "client_per_wait"},
-    ),
-    (
-        "join floor: plain asyncio sockets, one per wait, no HTTP library (server + proxy limit)",
+        "join floor: plain asyncio sockets, one per wait, join only (server + proxy limit)",
         {"mode": "join", "impl": "raw_floor"},
+    ),
+    (
+        "join floor with the status read: plain sockets, join then get_run per wait",
+        {"mode": "join", "impl": "raw_join_then_get"},
+    ),
+    # Long waits: the per-wait costs (connect, request, answer) spread over a wait as long as
+    # a real agent run, instead of 5 s.
+    (
+        f"provider join, {LONG_RUN_SECONDS:g} s runs",
+        {"mode": "join", "impl": "provider", "seconds": LONG_RUN_SECONDS},
+    ),
+    (
+        f"reference join, {LONG_RUN_SECONDS:g} s runs",
+        {"mode": "join", "impl": "sdk", "seconds": LONG_RUN_SECONDS},
+    ),
+    (
+        f"provider poll, {LONG_RUN_SECONDS:g} s runs",
+        {"mode": "poll", "impl": "provider", "seconds": LONG_RUN_SECONDS},
     ),
 )
 
@@ -513,8 +504,8 @@ def main(quick: bool, repeats: int | None = None) -> dict[str, Any]:
 
 def _starvation(base: dict[str, Any], server: Any, proxy: c.CountingProxy) -> dict[str, Any]:
     """Join mode, default connection: 100 waits on 15 s runs start first, then 100 waits on
-    2 s runs. The provider shares one async client per loop (``max_connections=100``) and a
-    join holds its connection until the run ends: the short waits cannot start their join."""
+    2 s runs. Long polls once shared one pool of 100 connections, and the short waits could
+    not start their join until the long ones ended; each long poll now has its own."""
     label = "join starvation: 100 waits on 15 s runs first, then 100 on 2 s runs (lag of the 2 s)"
     config = {
         **base,

@@ -107,12 +107,17 @@ async def _wait_one(
     last_status = None
     while True:
         try:
+            queued = limit.locked()
             async with limit:
-                run = await hook.aget_run(thread_id, run_id)
-                # Join only a run still going: the server answers a join of an ended run
-                # after ~0.5 s, which a batch would pay per run while holding a join slot.
-                if join and run.get("status") not in TERMINAL_RUN_STATUSES:
+                # A run that ended while its wait queued for a join slot is not joined: the
+                # server answers a join of an ended run only after ~0.5 s, which a batch
+                # would pay per run. A wait that gets its slot at once joins at once (its
+                # operator has just seen the run going), sparing a request.
+                run = await hook.aget_run(thread_id, run_id) if join and queued else None
+                if join and (run is None or run.get("status") not in TERMINAL_RUN_STATUSES):
                     await hook.ajoin_run(thread_id, run_id, raise_error=False)
+                    run = None
+                if run is None:
                     run = await hook.aget_run(thread_id, run_id)
         except LangGraphNotFoundError:
             log.warning("LangGraph run %s on thread %s no longer exists", run_id, thread_id)

@@ -204,19 +204,23 @@ async def test_a_run_that_vanished_is_reported_with_the_likely_reason(
     assert "on_completion='delete'" in missing["detail"]
 
 
-async def test_join_mode_does_not_join_a_run_that_has_already_ended(
+async def test_join_mode_does_not_join_a_run_that_ended_while_its_wait_queued(
     fault_proxy: Any, conn_to: Callable[..., str]
 ) -> None:
     # The server answers a join of an ended run only after ~0.5 s: a batch would pay it per run.
     conn_id = conn_to(fault_proxy.url)
     hook = LangGraphHook(conn_id)
-    ended, live = await _sleepers(hook, 0.1, 1.5)
+    live, ended = await _sleepers(hook, 1.5, 0.1)
     await hook.ajoin_run(ended["thread_id"], ended["run_id"])
     fault_proxy.clear()
 
-    options = WaitOptions(mode="join", poll_interval=30)
-    results = await wait_for_runs(hook, [ended, live], options, log)
+    # one join slot: the live run's wait holds it, the ended run's wait queues behind it
+    options = WaitOptions(mode="join", poll_interval=30, concurrency=1)
+    results = await wait_for_runs(hook, [live, ended], options, log)
 
     assert [r["status"] for r in results] == ["success", "success"]
-    joined = {r.path.split("/")[4] for r in fault_proxy.find("GET", "/join$")}
-    assert joined == {live["run_id"]}
+    joined = [r.path.split("/")[4] for r in fault_proxy.find("GET", "/join$")]
+    assert joined == [live["run_id"]]
+    # and the wait that got its slot at once joined without asking first
+    asked = [r.path.split("/")[4] for r in fault_proxy.find("GET", "/runs/[^/]+$")]
+    assert asked.count(live["run_id"]) == 1
