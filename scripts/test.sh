@@ -6,6 +6,7 @@
 #   dags    real DAGs through dag.test(), real server      tests/dags
 #   e2e     a real Airflow deployment (api-server, scheduler, dag-processor, triggerer)
 #                                                          tests/e2e
+#   bench   the benchmarks' quick smoke run (no timing)  tests/bench
 # Each tier is its own pytest run (each needs its own Airflow settings). A tier that collects
 # no test fails (pytest exits 5), as does any lint or type error.
 set -euo pipefail
@@ -14,10 +15,10 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
 echo "== lint and types"
-.venv/bin/ruff check airflow_lg tests example_dags scripts agents
+.venv/bin/ruff check airflow_lg tests example_dags scripts agents bench
 .venv/bin/mypy
 
-for tier in unit server dags e2e; do
+for tier in unit server dags e2e bench; do
   echo "== tier: $tier"
   .venv/bin/python -m pytest -p no:cacheprovider "tests/$tier"
 done
