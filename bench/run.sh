@@ -2,7 +2,7 @@
 # The benchmarks of airflow-lg against langgraph_sdk (the reference client), on real local
 # LangGraph Agent Servers. From a fresh clone:
 #
-#   bash bench/run.sh            # everything: ~10 minutes on 2 cores
+#   bash bench/run.sh            # everything: ~12 minutes on 2 cores
 #   bash bench/run.sh --quick    # a smoke run with small n: under a minute
 #   bash bench/run.sh --only triggerer_scale[,batch,hook_overhead]
 #

@@ -5,26 +5,12 @@ each other or in front of short requests, and leave no idle connections behind."
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psutil
-import pytest
 
 from airflow_lg.hooks.langgraph import LangGraphHook
-
-
-@pytest.fixture
-def hook_to(monkeypatch: pytest.MonkeyPatch) -> Callable[..., LangGraphHook]:
-    def make(url: str, **extra: Any) -> LangGraphHook:
-        conn_id = f"conn_{uuid.uuid4().hex[:8]}"
-        value = json.dumps({"conn_type": "langgraph", "host": url, "extra": extra})
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        return LangGraphHook(conn_id)
-
-    return make
 
 
 async def _sleeper_runs(hook: LangGraphHook, count: int, seconds: float) -> list[dict[str, Any]]:
@@ -46,11 +32,11 @@ def _open_connections_to(port: int) -> int:
 
 
 async def test_long_polls_never_wait_for_a_pooled_connection(
-    agent_server: Any, hook_to: Callable[..., LangGraphHook]
+    agent_server: Any, make_hook: Callable[..., LangGraphHook]
 ) -> None:
     # One pooled connection: were joins pooled, the second join and the get_run would wait
     # until the first join's run ended.
-    hook = hook_to(agent_server.url, max_connections=1)
+    hook = make_hook(agent_server.url, max_connections=1)
     try:
         runs = await _sleeper_runs(hook, 3, 4.0)
         joins = [asyncio.ensure_future(hook.ajoin_run(r["thread_id"], r["run_id"])) for r in runs]
@@ -66,9 +52,9 @@ async def test_long_polls_never_wait_for_a_pooled_connection(
 
 
 async def test_ended_long_polls_leave_no_connection_open(
-    agent_server: Any, hook_to: Callable[..., LangGraphHook]
+    agent_server: Any, make_hook: Callable[..., LangGraphHook]
 ) -> None:
-    hook = hook_to(agent_server.url, max_concurrent_requests=2)
+    hook = make_hook(agent_server.url, max_concurrent_requests=2)
     try:
         runs = await _sleeper_runs(hook, 8, 0.2)
         await asyncio.gather(*(hook.ajoin_run(r["thread_id"], r["run_id"]) for r in runs))
