@@ -35,7 +35,9 @@ from airflow_lg.exceptions import (
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, interrupts_of
 from airflow_lg.triggers.runs import (
+    ENDED,
     EVENT_STATUSES,
+    MISSING_DETAIL,
     LangGraphRunTrigger,
     WaitDeadlineExceeded,
     WaitMode,
@@ -56,6 +58,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "on_previous_failure": ("rerun", "fail"),
 }
 ACTIVE_RUN_STATUSES = frozenset({"pending", "running"})
+FINAL_STATUSES = TERMINAL_RUN_STATUSES | {"missing"}
 
 
 def default_deferrable() -> bool:
@@ -611,7 +614,21 @@ class WaitingMixin:
             if event.get("reason") == "execution_timeout":
                 raise AirflowTaskTimeout(f"execution_timeout reached: {event.get('message')}")
             raise LangGraphWaitTimeoutError(f"wait_timeout reached: {event.get('message')}")
-        return self.complete(context, event["runs"])
+        return self.complete(context, self._read_ended(context, event["runs"]))
+
+    def _read_ended(self, context: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The statuses of the runs a join saw end in the triggerer (status ENDED)."""
+        read = [self._ended_status(r) if r["status"] == ENDED else r for r in runs]
+        if all(r["status"] in FINAL_STATUSES for r in read):
+            return read
+        # A join answered before its run ended (never seen): wait again, which defers.
+        return self.wait_for(context, runs)
+
+    def _ended_status(self, ref: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._status(ref)
+        except LangGraphNotFoundError:
+            return {**ref, "status": "missing", "detail": MISSING_DETAIL}
 
     def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
         """Turn the ended runs into the task's result (host classes)."""

@@ -21,7 +21,7 @@ from airflow_lg.operators._base import (
     validate_event,
 )
 from airflow_lg.schema import TERMINAL_RUN_STATUSES
-from airflow_lg.triggers.runs import LangGraphRunTrigger, WaitMode
+from airflow_lg.triggers.runs import ENDED, LangGraphRunTrigger, WaitMode
 
 
 class RunStatusSensor(BaseSensorOperator):
@@ -137,7 +137,12 @@ class RunStatusSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"sensor timeout reached: {event.get('message')}")
         if event["status"] == "failed":
             raise LangGraphError(f"waiting for the LangGraph run failed: {event.get('message')}")
-        answer = self._judge(context, event["runs"][0])
+        ref = event["runs"][0]
+        if ref["status"] == ENDED:  # a join saw it end: how, the sensor reads here
+            ref = {**ref, "status": self.hook.get_run(self.thread_id, self.run_id)["status"]}
+            if ref["status"] not in TERMINAL_RUN_STATUSES:
+                return self.execute(context)  # a join answered early (never seen): wait again
+        answer = self._judge(context, ref)
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
         raise LangGraphError(f"the trigger ended on non-final event {event!r:.300}")

@@ -33,6 +33,13 @@ WaitMode = Literal["poll", "join"]
 DeadlineReason = Literal["wait_timeout", "execution_timeout"]
 TRANSIENT_ERRORS = (LangGraphConnectionError, LangGraphServerError, LangGraphRateLimitError)
 EVENT_STATUSES = frozenset({"done", "deadline", "failed"})
+ENDED = "ended"
+"""A run's status in a trigger's event when a join saw it end: the resumed task reads the
+status itself, so that a triggerer holding many joins sends one request per run, not two."""
+MISSING_DETAIL = (
+    "the run was deleted (rolled back, or a stateless run created with on_completion='delete', "
+    "which vanishes when it ends)"
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class WaitOptions:
     concurrency: int = 50  # runs waited on at once: join holds a connection per run
     # statuses that end the wait; a sensor may wait for a non-terminal one (e.g. "running")
     stop_statuses: frozenset[str] = TERMINAL_RUN_STATUSES
+    # after a join, read the run's status here; a trigger reports ENDED instead
+    read_status: bool = True
 
 
 class WaitDeadlineExceeded(LangGraphWaitTimeoutError):
@@ -116,6 +125,9 @@ async def _wait_one(
                 run = await hook.aget_run(thread_id, run_id) if join and queued else None
                 if join and (run is None or run.get("status") not in TERMINAL_RUN_STATUSES):
                     await hook.ajoin_run(thread_id, run_id, raise_error=False)
+                    if not options.read_status:
+                        log.info("LangGraph run %s on thread %s ended", run_id, thread_id)
+                        return {"thread_id": thread_id, "run_id": run_id, "status": ENDED}
                     run = None
                 if run is None:
                     run = await hook.aget_run(thread_id, run_id)
@@ -125,10 +137,7 @@ async def _wait_one(
                 "thread_id": thread_id,
                 "run_id": run_id,
                 "status": "missing",
-                "detail": (
-                    "the run was deleted (rolled back, or a stateless run created with "
-                    "on_completion='delete', which vanishes when it ends)"
-                ),
+                "detail": MISSING_DETAIL,
             }
         except TRANSIENT_ERRORS as exc:
             failures += 1
@@ -180,7 +189,10 @@ class LangGraphRunTrigger(BaseTrigger):
 
     The event is ``{"status": "done", "runs": [{thread_id, run_id, status}, ...]}``, or
     ``{"status": "deadline" | "failed", "message": ..., "runs": [...]}``. Outputs are not in the
-    event (they could be large): the task reads them when it resumes.
+    event (they could be large): the task reads them when it resumes. In join mode a run's
+    status is ``"ended"`` (:data:`ENDED`) unless ``read_status``: the join's answer does not
+    say how the run ended, and the resumed task reads that, keeping the triggerer's work at one
+    request per run.
 
     When the user kills the deferred task (mark failed/success, clear), Airflow ≥ 3.3 awaits
     :meth:`on_kill`, which cancels exactly the runs in this trigger's kwargs. A triggerer restart
@@ -200,6 +212,7 @@ class LangGraphRunTrigger(BaseTrigger):
         cancel_action: str = "interrupt",
         concurrency: int = 50,
         stop_statuses: Sequence[str] | None = None,
+        read_status: bool = False,
     ) -> None:
         super().__init__()
         self.runs = [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in runs]
@@ -213,6 +226,7 @@ class LangGraphRunTrigger(BaseTrigger):
         self.cancel_action = cancel_action
         self.concurrency = int(concurrency)
         self.stop_statuses = sorted(stop_statuses or TERMINAL_RUN_STATUSES)
+        self.read_status = read_status
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # Stored in the metadata DB: JSON values and the connection id only, never a secret.
@@ -230,6 +244,7 @@ class LangGraphRunTrigger(BaseTrigger):
                 "cancel_action": self.cancel_action,
                 "concurrency": self.concurrency,
                 "stop_statuses": self.stop_statuses,
+                "read_status": self.read_status,
             },
         )
 
@@ -245,6 +260,7 @@ class LangGraphRunTrigger(BaseTrigger):
             deadline_reason=self.deadline_reason,
             concurrency=self.concurrency,
             stop_statuses=frozenset(self.stop_statuses),
+            read_status=self.read_status,
         )
         hook = self._hook()
         try:

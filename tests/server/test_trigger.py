@@ -61,12 +61,38 @@ async def test_one_trigger_waits_for_many_runs_and_reports_each_in_order(
     failing = await hook.acreate_run(None, "failing", input={}, on_completion="keep")
     runs.append({"thread_id": failing["thread_id"], "run_id": failing["run_id"]})
 
-    trigger = LangGraphRunTrigger(runs, conn_id, wait_mode=wait_mode, poll_interval=0.3)  # type: ignore[arg-type]
+    trigger = LangGraphRunTrigger(
+        runs,
+        conn_id,
+        wait_mode=wait_mode,
+        poll_interval=0.3,
+        read_status=True,  # type: ignore[arg-type]
+    )
     event = await _first_event(trigger)
 
     assert event["status"] == "done"
     assert [r["run_id"] for r in event["runs"]] == [r["run_id"] for r in runs]
     assert [r["status"] for r in event["runs"]] == ["success", "success", "success", "error"]
+
+
+async def test_a_join_mode_trigger_sends_one_request_per_run_and_leaves_the_status_to_the_task(
+    fault_proxy: Any, conn_to: Callable[..., str]
+) -> None:
+    # A join's answer does not say how the run ended; reading that is the resumed task's job,
+    # so a triggerer with thousands of joins sends one request per run.
+    conn_id = conn_to(fault_proxy.url)
+    runs = await _sleepers(LangGraphHook(conn_id), 0.5, 1.0)
+    fault_proxy.clear()
+
+    trigger = LangGraphRunTrigger(runs, conn_id, wait_mode="join", poll_interval=30)
+    event = await _first_event(trigger)
+
+    assert event["status"] == "done"
+    assert [r["status"] for r in event["runs"]] == ["ended", "ended"]
+    sent = [(r.method, r.path) for r in fault_proxy.requests]
+    assert sorted(sent) == sorted(
+        ("GET", f"/threads/{r['thread_id']}/runs/{r['run_id']}/join") for r in runs
+    )
 
 
 async def test_join_mode_fires_as_soon_as_the_run_ends(
@@ -79,7 +105,7 @@ async def test_join_mode_fires_as_soon_as_the_run_ends(
     trigger = LangGraphRunTrigger([run], conn_id, wait_mode="join", poll_interval=30)
     started = time.monotonic()
     event = await _first_event(trigger)
-    assert event["runs"][0]["status"] == "success"
+    assert event["runs"][0]["status"] == "ended"
     assert time.monotonic() - started < 10
 
 
