@@ -124,7 +124,14 @@ async def _provider_waits(
             break
 
     triggers = [
-        LangGraphRunTrigger([ref], "langgraph_default", wait_mode=mode, poll_interval=poll)  # type: ignore[arg-type]
+        # as the provider's operators defer: the resumed task reads how the run ended
+        LangGraphRunTrigger(
+            [ref],
+            "langgraph_default",
+            wait_mode=mode,  # type: ignore[arg-type]
+            poll_interval=poll,
+            read_status=False,
+        )
         for ref in runs
     ]
     tasks = [asyncio.create_task(run_trigger(i, t)) for i, t in enumerate(triggers)]

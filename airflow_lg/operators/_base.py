@@ -572,6 +572,7 @@ class WaitingMixin:
                     cancel_on_kill=self.cancel_on_kill,
                     cancel_action=self.cancel_action,
                     stop_statuses=sorted(stops),
+                    read_status=False,  # read in execute_complete: one request per wait
                 ),
                 method_name="execute_complete",
                 # None: Airflow's own trigger timeout would skip our cancel (cleanup only);

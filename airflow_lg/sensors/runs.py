@@ -124,6 +124,7 @@ class RunStatusSensor(BaseSensorOperator):
                 stop_statuses=sorted(
                     set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
                 ),
+                read_status=False,  # read in execute_complete: one request per wait
             ),
             method_name="execute_complete",
             timeout=None,

@@ -189,10 +189,11 @@ class LangGraphRunTrigger(BaseTrigger):
 
     The event is ``{"status": "done", "runs": [{thread_id, run_id, status}, ...]}``, or
     ``{"status": "deadline" | "failed", "message": ..., "runs": [...]}``. Outputs are not in the
-    event (they could be large): the task reads them when it resumes. In join mode a run's
-    status is ``"ended"`` (:data:`ENDED`) unless ``read_status``: the join's answer does not
-    say how the run ended, and the resumed task reads that, keeping the triggerer's work at one
-    request per run.
+    event (they could be large): the task reads them when it resumes. With
+    ``read_status=False`` (what this provider's operators and sensor ask for), a run a join saw
+    end is reported as ``"ended"`` (:data:`ENDED`): the join's answer does not say how the run
+    ended, and the resumed task reads that, keeping the triggerer's work at one request per
+    run.
 
     When the user kills the deferred task (mark failed/success, clear), Airflow ≥ 3.3 awaits
     :meth:`on_kill`, which cancels exactly the runs in this trigger's kwargs. A triggerer restart
@@ -212,7 +213,7 @@ class LangGraphRunTrigger(BaseTrigger):
         cancel_action: str = "interrupt",
         concurrency: int = 50,
         stop_statuses: Sequence[str] | None = None,
-        read_status: bool = False,
+        read_status: bool = True,
     ) -> None:
         super().__init__()
         self.runs = [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in runs]

@@ -64,9 +64,8 @@ async def test_one_trigger_waits_for_many_runs_and_reports_each_in_order(
     trigger = LangGraphRunTrigger(
         runs,
         conn_id,
-        wait_mode=wait_mode,
+        wait_mode=wait_mode,  # type: ignore[arg-type]
         poll_interval=0.3,
-        read_status=True,  # type: ignore[arg-type]
     )
     event = await _first_event(trigger)
 
@@ -84,7 +83,9 @@ async def test_a_join_mode_trigger_sends_one_request_per_run_and_leaves_the_stat
     runs = await _sleepers(LangGraphHook(conn_id), 0.5, 1.0)
     fault_proxy.clear()
 
-    trigger = LangGraphRunTrigger(runs, conn_id, wait_mode="join", poll_interval=30)
+    trigger = LangGraphRunTrigger(
+        runs, conn_id, wait_mode="join", poll_interval=30, read_status=False
+    )
     event = await _first_event(trigger)
 
     assert event["status"] == "done"
@@ -102,7 +103,9 @@ async def test_join_mode_fires_as_soon_as_the_run_ends(
     hook = LangGraphHook(conn_id)
     [run] = await _sleepers(hook, 1.0)
     # a poll interval far longer than the run: only join can notice the end promptly
-    trigger = LangGraphRunTrigger([run], conn_id, wait_mode="join", poll_interval=30)
+    trigger = LangGraphRunTrigger(
+        [run], conn_id, wait_mode="join", poll_interval=30, read_status=False
+    )
     started = time.monotonic()
     event = await _first_event(trigger)
     assert event["runs"][0]["status"] == "ended"
