@@ -112,6 +112,37 @@ def server_cpu_seconds(server: Any) -> float:
 # --- the counting proxy ----------------------------------------------------------------------
 
 
+def control(port: int, command: str) -> Any:
+    """Send one command to ``count_proxy.py``'s control port; its JSON answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(command.encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+async def delete_threads(url: str, runs: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the runs' threads, keeping the in-memory server lean between trials."""
+    import asyncio
+
+    import httpx
+
+    limit = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+        async def one(ref: Mapping[str, Any]) -> None:
+            async with limit:
+                await client.delete(f"/threads/{ref['thread_id']}")
+
+        await asyncio.gather(*(one(ref) for ref in runs), return_exceptions=True)
+
+
 class CountingProxy:
     """``bench/count_proxy.py`` in its own process, in front of ``upstream``.
 
@@ -136,17 +167,7 @@ class CountingProxy:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def _control(self, command: str) -> Any:
-        import socket
-
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=10) as sock:
-            sock.sendall(command.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
+        return control(self.control_port, command)
 
     def reset(self) -> None:
         self._control("RESET")

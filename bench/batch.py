@@ -156,19 +156,6 @@ async def reference_trial(
     }
 
 
-async def _delete_threads(url: str, runs: list[dict[str, Any]]) -> None:
-    import httpx
-
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-
-        async def one(ref: dict[str, Any]) -> None:
-            async with limit:
-                await client.delete(f"/threads/{ref['thread_id']}")
-
-        await asyncio.gather(*(one(r) for r in runs), return_exceptions=True)
-
-
 def main(quick: bool) -> dict[str, Any]:
     n = 50 if quick else 1000
     # reference, provider, reference, ...: every provider trial has a reference on each side.
@@ -216,7 +203,7 @@ def _record(
     trials: list[dict[str, Any]], url: str, result: dict[str, Any], side: str, mode: str, rnd: int
 ) -> None:
     runs = result.pop("runs")
-    asyncio.run(_delete_threads(url, runs))
+    asyncio.run(c.delete_threads(url, runs))
     result.update(side=side, mode=mode, round=rnd, n=len(runs))
     trials.append(result)
     extra = ""

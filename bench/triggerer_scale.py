@@ -82,18 +82,11 @@ async def _server_view(server_url: str, runs: list[dict[str, str]]) -> list[dict
         return await asyncio.gather(*(one(ref) for ref in runs))
 
 
-async def _delete_threads(server_url: str, runs: list[dict[str, str]]) -> None:
-    """Keep the in-memory server lean between trials."""
-    import httpx
-
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=server_url, timeout=120) as client:
-
-        async def one(ref: dict[str, str]) -> None:
-            async with limit:
-                await client.delete(f"/threads/{ref['thread_id']}")
-
-        await asyncio.gather(*(one(ref) for ref in runs), return_exceptions=True)
+def _record_errors(results: list[Any], out: list[Any]) -> None:
+    """What ``gather(..., return_exceptions=True)`` gave: a waiter that raised is reported."""
+    for index, result in enumerate(results):
+        if isinstance(result, BaseException):
+            out[index] = f"raised {type(result).__name__}: {result}"[:300]
 
 
 async def _staggered(index: int, total: int, stagger: float) -> None:
@@ -136,9 +129,7 @@ async def _provider_waits(
     ]
     tasks = [asyncio.create_task(run_trigger(i, t)) for i, t in enumerate(triggers)]
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    for index, result in enumerate(results):
-        if isinstance(result, BaseException):
-            out[index] = f"raised {type(result).__name__}: {result}"[:300]
+    _record_errors(results, out)
     await LangGraphHook.aclose_loop_clients()
 
 
@@ -176,9 +167,7 @@ async def _sdk_waits(
     wait = join if mode == "join" else poll_loop
     tasks = [asyncio.create_task(wait(i, ref)) for i, ref in enumerate(runs)]
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    for index, result in enumerate(results):
-        if isinstance(result, BaseException):
-            out[index] = f"raised {type(result).__name__}: {result}"[:300]
+    _record_errors(results, out)
     await client.aclose()
 
 
@@ -210,9 +199,7 @@ async def _raw_joins(
             writer.close()
 
     results = await asyncio.gather(*(one(i, r) for i, r in enumerate(runs)), return_exceptions=True)
-    for index, result in enumerate(results):
-        if isinstance(result, BaseException):
-            out[index] = f"raised {type(result).__name__}: {result}"[:300]
+    _record_errors(results, out)
 
 
 async def _raw_join_then_get(
@@ -254,23 +241,7 @@ async def _raw_join_then_get(
             writer.close()
 
     results = await asyncio.gather(*(one(i, r) for i, r in enumerate(runs)), return_exceptions=True)
-    for index, result in enumerate(results):
-        if isinstance(result, BaseException):
-            out[index] = f"raised {type(result).__name__}: {result}"[:300]
-
-
-def _control(port: int, command: str) -> Any:
-    import socket
-
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(command.encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    _record_errors(results, out)
 
 
 def trial(config: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +263,7 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
     everything = long_runs + runs
     fired = [float("nan")] * len(everything)
     out: list[Any] = [None] * len(everything)
-    _control(config["control_port"], "RESET")
+    c.control(config["control_port"], "RESET")
     gc.collect()
     rss = c.PeakRss()
     cpu0, t0 = c.cpu_seconds(), time.time()
@@ -329,7 +300,7 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
     wall = time.time() - t0
     cpu = c.cpu_seconds() - cpu0
     peak_increase = rss.increase()
-    counts = _control(config["control_port"], "COUNTS")
+    counts = c.control(config["control_port"], "COUNTS")
 
     view = asyncio.run(_server_view(config["server_url"], everything))
     lags, waits, budget = [], [], []
@@ -342,7 +313,7 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
             # what a perfect poller may send until it fires: at 0, P, 2P, ... (< fire time)
             budget.append(1 + int((fired[index] - t0) // poll))
     if config.get("cleanup", True):
-        asyncio.run(_delete_threads(config["server_url"], everything))
+        asyncio.run(c.delete_threads(config["server_url"], everything))
     statuses = Counter(str(o) if not str(o).startswith("raised") else "raised" for o in out)
     errors = [o for o in out if isinstance(o, str) and o.startswith("raised")]
     total = len(everything)

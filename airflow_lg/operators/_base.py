@@ -37,11 +37,11 @@ from airflow_lg.schema import TERMINAL_RUN_STATUSES, interrupts_of
 from airflow_lg.triggers.runs import (
     ENDED,
     EVENT_STATUSES,
-    MISSING_DETAIL,
     LangGraphRunTrigger,
     WaitDeadlineExceeded,
     WaitMode,
     WaitOptions,
+    missing_run,
     wait_for_runs,
 )
 
@@ -629,7 +629,7 @@ class WaitingMixin:
         try:
             return self._status(ref)
         except LangGraphNotFoundError:
-            return {**ref, "status": "missing", "detail": MISSING_DETAIL}
+            return missing_run(ref)
 
     def complete(self, context: Any, runs: list[dict[str, Any]]) -> Any:
         """Turn the ended runs into the task's result (host classes)."""

@@ -42,6 +42,16 @@ MISSING_DETAIL = (
 )
 
 
+def missing_run(ref: dict[str, Any]) -> dict[str, Any]:
+    """The result for a run the server no longer has."""
+    return {
+        "thread_id": ref["thread_id"],
+        "run_id": ref["run_id"],
+        "status": "missing",
+        "detail": MISSING_DETAIL,
+    }
+
+
 @dataclass(frozen=True)
 class WaitOptions:
     mode: WaitMode = "poll"
@@ -133,12 +143,7 @@ async def _wait_one(
                     run = await hook.aget_run(thread_id, run_id)
         except LangGraphNotFoundError:
             log.warning("LangGraph run %s on thread %s no longer exists", run_id, thread_id)
-            return {
-                "thread_id": thread_id,
-                "run_id": run_id,
-                "status": "missing",
-                "detail": MISSING_DETAIL,
-            }
+            return missing_run(ref)
         except TRANSIENT_ERRORS as exc:
             failures += 1
             if failures > options.failure_budget:
