@@ -31,6 +31,24 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_lg.hooks.langgraph"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "LangGraph",
+                "python-modules": ["airflow_lg.operators.runs", "airflow_lg.operators.batch"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "LangGraph",
+                "python-modules": ["airflow_lg.sensors.runs"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "LangGraph",
+                "python-modules": ["airflow_lg.triggers.runs"],
+            }
+        ],
         "extra-links": ["airflow_lg.links.LangGraphRunLink"],
         "connection-types": [
             {

@@ -106,6 +106,7 @@ async def _provider_waits(
 ) -> None:
     from airflow_lg.hooks.langgraph import LangGraphHook
     from airflow_lg.triggers.runs import LangGraphRunTrigger
+    from airflow_lg.waiting import WaitOptions
 
     async def run_trigger(index: int, trigger: LangGraphRunTrigger) -> None:
         await _staggered(index, len(runs), stagger)
@@ -120,10 +121,8 @@ async def _provider_waits(
         # as the provider's operators defer: the resumed task reads how the run ended
         LangGraphRunTrigger(
             [ref],
-            "langgraph_default",
-            wait_mode=mode,  # type: ignore[arg-type]
-            poll_interval=poll,
-            read_status=False,
+            WaitOptions(mode=mode, poll_interval=poll, read_status=False),  # type: ignore[arg-type]
+            langgraph_conn_id="langgraph_default",
         )
         for ref in runs
     ]

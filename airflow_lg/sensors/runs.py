@@ -9,19 +9,16 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_lg.arguments import check_choice
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.links import LangGraphRunLink
-from airflow_lg.operators._base import (
-    OnInterrupt,
-    check_choice,
-    default_deferrable,
-    raise_for_outcome,
-    read_outcome,
-    validate_event,
-)
-from airflow_lg.schema import TERMINAL_RUN_STATUSES
-from airflow_lg.triggers.runs import ENDED, LangGraphRunTrigger, WaitMode
+from airflow_lg.operators._base import default_deferrable
+from airflow_lg.outcomes import read_outcome
+from airflow_lg.runs import RunRef
+from airflow_lg.schema import TERMINAL_RUN_STATUSES, OnInterrupt, WaitMode
+from airflow_lg.triggers.runs import LangGraphRunTrigger
+from airflow_lg.waiting import FAILURE_BUDGET, WaitOptions, resume
 
 
 class RunStatusSensor(BaseSensorOperator):
@@ -49,7 +46,7 @@ class RunStatusSensor(BaseSensorOperator):
         deferrable: bool | None = None,
         wait_mode: WaitMode = "poll",
         on_interrupt: OnInterrupt = "fail",
-        failure_budget: int = 5,
+        failure_budget: int = FAILURE_BUDGET,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,42 +57,47 @@ class RunStatusSensor(BaseSensorOperator):
         overlap = set(self.target_statuses) & set(self.failure_statuses)
         if overlap:
             raise LangGraphConfigError(
-                f"statuses {sorted(overlap)} are both target and failure statuses"
+                f"task {self.task_id!r}: statuses {sorted(overlap)} are both target and "
+                "failure statuses"
             )
         self.langgraph_conn_id = langgraph_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.wait_mode = wait_mode
         self.on_interrupt = on_interrupt
         self.failure_budget = failure_budget
-        check_choice("wait_mode", wait_mode)
-        check_choice("on_interrupt", on_interrupt)
+        for name in ("wait_mode", "on_interrupt"):
+            try:
+                check_choice(name, getattr(self, name))
+            except LangGraphConfigError as exc:
+                raise LangGraphConfigError(f"task {self.task_id!r}: {exc}") from None
 
     @cached_property
     def hook(self) -> LangGraphHook:
         return LangGraphHook(self.langgraph_conn_id)
 
-    def _ref(self) -> dict[str, Any]:
-        return {"thread_id": self.thread_id, "run_id": self.run_id}
+    @property
+    def ref(self) -> RunRef:
+        return RunRef(self.thread_id, self.run_id)
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         status = self.hook.get_run(self.thread_id, self.run_id)["status"]
         self.log.info("LangGraph run %s is %s", self.run_id, status)
-        return self._judge(context, {**self._ref(), "status": status})
+        return self._judge(context, self.ref.with_status(status))
 
-    def _judge(self, context: Any, ref: dict[str, Any]) -> bool | PokeReturnValue:
-        status = ref["status"]
+    def _judge(self, context: Any, ref: RunRef) -> bool | PokeReturnValue:
+        status = ref.status
         if status in self.target_statuses:
             output = None
-            if status in TERMINAL_RUN_STATUSES:
+            if status is not None and status.is_terminal():
                 outcome = read_outcome(self.hook, ref)
-                if outcome.get("interrupts"):
-                    context["ti"].xcom_push(key="interrupts", value=outcome["interrupts"])
-                output = raise_for_outcome(outcome, self.on_interrupt)
+                if outcome.interrupts:
+                    context["ti"].xcom_push(key="interrupts", value=outcome.interrupts)
+                output = outcome.result(self.on_interrupt)
             return PokeReturnValue(is_done=True, xcom_value=output)
-        if status in self.failure_statuses:
-            raise_for_outcome(read_outcome(self.hook, ref), self.on_interrupt)
+        if status in self.failure_statuses or (status is not None and status == "missing"):
+            read_outcome(self.hook, ref).result(self.on_interrupt)
             raise LangGraphError(f"LangGraph run {self.run_id} reached failure status {status}")
-        if status in TERMINAL_RUN_STATUSES:
+        if status is not None and status.is_terminal():
             raise LangGraphError(
                 f"LangGraph run {self.run_id} ended with status {status}, which is neither a "
                 f"target {self.target_statuses} nor a failure status {self.failure_statuses}"
@@ -111,39 +113,33 @@ class RunStatusSensor(BaseSensorOperator):
         answer = self.poke(context)
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
+        self._defer()
+
+    def _defer(self) -> None:
+        stops = set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
+        options = WaitOptions(
+            mode=self.wait_mode,
+            poll_interval=self.poke_interval,
+            failure_budget=self.failure_budget,
+            deadline=time.time() + self.timeout,
+            deadline_reason="sensor_timeout",
+            stop_statuses=frozenset(stops),
+            read_status=False,  # read in execute_complete: one request per wait
+        )
         self.defer(
+            # the sensor watches a run it did not create: killing it cancels nothing
             trigger=LangGraphRunTrigger(
-                runs=[self._ref()],
-                langgraph_conn_id=self.langgraph_conn_id,
-                wait_mode=self.wait_mode,
-                poll_interval=self.poke_interval,
-                failure_budget=self.failure_budget,
-                deadline=time.time() + self.timeout,
-                # the sensor watches a run it did not create: killing it cancels nothing
-                cancel_on_kill=False,
-                stop_statuses=sorted(
-                    set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
-                ),
-                read_status=False,  # read in execute_complete: one request per wait
+                [self.ref], options, langgraph_conn_id=self.langgraph_conn_id, cancel_on_kill=False
             ),
             method_name="execute_complete",
             timeout=None,
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        event = validate_event(event)
-        if event["status"] == "deadline":
-            from airflow.sdk.exceptions import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(f"sensor timeout reached: {event.get('message')}")
-        if event["status"] == "failed":
-            raise LangGraphError(f"waiting for the LangGraph run failed: {event.get('message')}")
-        ref = event["runs"][0]
-        if ref["status"] == ENDED:  # a join saw it end: how, the sensor reads here
-            ref = {**ref, "status": self.hook.get_run(self.thread_id, self.run_id)["status"]}
-            if ref["status"] not in TERMINAL_RUN_STATUSES:
-                return self.execute(context)  # a join answered early (never seen): wait again
-        answer = self._judge(context, ref)
+        runs = resume(self.hook, event)
+        if runs is None:  # a join answered early (never seen): wait again
+            return self.execute(context)
+        answer = self._judge(context, runs[0])
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
         raise LangGraphError(f"the trigger ended on non-final event {event!r:.300}")

@@ -15,8 +15,8 @@ from tests.support.airflow_home import use_private_airflow_home
 
 use_private_airflow_home()
 
+from airflow_lg.exactly_once import TASK_KEY  # noqa: E402
 from airflow_lg.hooks.langgraph import LangGraphHook  # noqa: E402
-from airflow_lg.operators._base import TASK_KEY  # noqa: E402
 
 DAGS = Path(__file__).parent / "dags"
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from airflow_lg.exactly_once import TASK_KEY, task_thread_id
 from airflow_lg.exceptions import LangGraphError, LangGraphRunFailedError
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.operators._base import TASK_KEY, task_thread_id
 from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator, WaitRunOperator
 from tests.server.conftest import SEED_INPUT, SEED_RESULT
 
@@ -141,6 +141,7 @@ def test_on_previous_failure_fail_refuses_to_run_again(conn: Callable[..., str])
     operator = _create(conn_id, assistant_id="failing", input={}, on_previous_failure="fail")
     with pytest.raises(LangGraphRunFailedError):
         operator.execute(ti.context())
+    ti.try_number = 2
     with pytest.raises(LangGraphError, match="on_previous_failure='fail'"):
         _create(conn_id, assistant_id="failing", on_previous_failure="fail").execute(ti.context())
     assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1

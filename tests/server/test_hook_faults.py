@@ -17,7 +17,7 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphStreamInterruptedError,
 )
-from airflow_lg.hooks import langgraph as langgraph_module
+from airflow_lg.hooks import _transport as transport_module
 from tests.server.conftest import SEED_INPUT, SEED_RESULT, Transport
 
 FAST = {"max_attempts": 4, "min_wait": 0.05, "max_wait": 0.2}
@@ -278,7 +278,7 @@ async def test_a_call_answered_at_once_never_builds_a_retry_loop(
     def no_retry_loop(**kwargs: Any) -> Any:
         raise AssertionError("a retry loop was built for a call that succeeded")
 
-    monkeypatch.setattr(langgraph_module, "Retrying", no_retry_loop)
-    monkeypatch.setattr(langgraph_module, "AsyncRetrying", no_retry_loop)
+    monkeypatch.setattr(transport_module, "Retrying", no_retry_loop)
+    monkeypatch.setattr(transport_module, "AsyncRetrying", no_retry_loop)
     thread = await lg.create_thread()
     assert (await lg.get_thread(thread["thread_id"]))["thread_id"] == thread["thread_id"]

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.operators._base import read_batch_outcomes, read_outcome
+from airflow_lg.outcomes import read_batch_outcomes, read_outcome
+from airflow_lg.runs import RunRef
 from tests.server.conftest import SEED_RESULT
 
 
@@ -21,10 +22,10 @@ def hook(agent_server: Any, make_hook: Callable[..., LangGraphHook]) -> LangGrap
     return make_hook(agent_server.url)
 
 
-def _ended(hook: LangGraphHook, thread_id: str, run: dict[str, Any]) -> dict[str, Any]:
+def _ended(hook: LangGraphHook, thread_id: str, run: Any) -> RunRef:
     hook.join_run(thread_id, run["run_id"], raise_error=False)
     status = hook.get_run(thread_id, run["run_id"])["status"]
-    return {"thread_id": thread_id, "run_id": run["run_id"], "status": status}
+    return RunRef(thread_id, run["run_id"]).with_status(status)
 
 
 def test_the_output_is_the_runs_own_even_after_a_later_run_on_the_thread(
@@ -37,8 +38,8 @@ def test_the_output_is_the_runs_own_even_after_a_later_run_on_the_thread(
     _ended(hook, thread_id, later)
 
     outcome = read_outcome(hook, first_ref)
-    assert outcome["outcome"] == "success"
-    assert outcome["output"] == {"seconds": 0.1, "slept": 0.1, "done": True}
+    assert outcome.outcome == "success"
+    assert outcome.output == {"seconds": 0.1, "slept": 0.1, "done": True}
 
 
 def test_a_run_stopped_at_a_static_breakpoint_is_paused_not_successful(
@@ -47,31 +48,31 @@ def test_a_run_stopped_at_a_static_breakpoint_is_paused_not_successful(
     thread_id = hook.create_thread()["thread_id"]
     run = hook.create_run(thread_id, "test_agent", input={}, interrupt_before=["bar"])
     ref = _ended(hook, thread_id, run)
-    assert ref["status"] == "success"  # what the server says
+    assert ref.status == "success"  # what the server says
 
     outcome = read_outcome(hook, ref)
-    assert outcome["outcome"] == "paused"
-    assert outcome["next"] == ["bar"]
-    assert outcome["interrupts"] == []
-    assert outcome["output"] == {"foo": "checked"}
+    assert outcome.outcome == "paused"
+    assert outcome.next == ["bar"]
+    assert outcome.interrupts == []
+    assert outcome.output == {"foo": "checked"}
 
 
 def test_a_run_paused_by_interrupt_carries_its_question(hook: LangGraphHook) -> None:
     thread_id = hook.create_thread()["thread_id"]
     run = hook.create_run(thread_id, "human", input={"topic": "t"})
     outcome = read_outcome(hook, _ended(hook, thread_id, run))
-    assert outcome["outcome"] == "paused"
-    assert outcome["next"] == ["ask"]
-    assert [i["value"] for i in outcome["interrupts"]] == [{"question": "approve?", "topic": "t"}]
-    assert outcome["output"]["__interrupt__"] == outcome["interrupts"]
+    assert outcome.outcome == "paused"
+    assert outcome.next == ["ask"]
+    assert [i["value"] for i in outcome.interrupts] == [{"question": "approve?", "topic": "t"}]
+    assert outcome.output["__interrupt__"] == outcome.interrupts
 
 
 def test_a_failed_run_carries_the_agents_error(hook: LangGraphHook) -> None:
     thread_id = hook.create_thread()["thread_id"]
     run = hook.create_run(thread_id, "failing", input={"reason": "why"})
     outcome = read_outcome(hook, _ended(hook, thread_id, run))
-    assert outcome["outcome"] == "error"
-    assert outcome["error"] == {
+    assert outcome.outcome == "error"
+    assert outcome.error == {
         "error": "ValueError",
         "message": "failing agent failed on purpose: why",
     }
@@ -86,8 +87,8 @@ def test_a_cancelled_run_is_cancelled_with_its_last_values(hook: LangGraphHook) 
         time.sleep(0.1)
     hook.cancel_run(thread_id, run["run_id"], wait=True)
     outcome = read_outcome(hook, _ended(hook, thread_id, run))
-    assert outcome["outcome"] == "cancelled"
-    assert outcome["status"] == "interrupted"
+    assert outcome.outcome == "cancelled"
+    assert outcome.status == "interrupted"
 
 
 def test_a_stateless_run_kept_after_completion_has_its_output(hook: LangGraphHook) -> None:
@@ -95,13 +96,13 @@ def test_a_stateless_run_kept_after_completion_has_its_output(hook: LangGraphHoo
         None, "test_agent", input={"foo": None, "bar": "checked", "baz": None}, on_completion="keep"
     )
     outcome = read_outcome(hook, _ended(hook, run["thread_id"], run))
-    assert outcome["output"] == SEED_RESULT
+    assert outcome.output == SEED_RESULT
 
 
 def test_a_deleted_run_falls_back_to_the_result_already_received(hook: LangGraphHook) -> None:
-    ref = {"thread_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "status": "success"}
-    assert read_outcome(hook, ref, {"a": 1})["output"] == {"a": 1}
-    assert read_outcome(hook, ref)["output"] is None
+    ref = RunRef(str(uuid.uuid4()), str(uuid.uuid4())).with_status("success")
+    assert read_outcome(hook, ref, {"a": 1}).output == {"a": 1}
+    assert read_outcome(hook, ref).output is None
 
 
 # ---- many runs alone on their threads (batch items) ----------------------------------------
@@ -120,7 +121,7 @@ _KINDS = {
 }
 
 
-def _batch_of_every_kind(hook: LangGraphHook) -> list[dict[str, Any]]:
+def _batch_of_every_kind(hook: LangGraphHook) -> list[RunRef]:
     items = [{**item, "on_completion": "keep"} for item in _KINDS.values()]
     runs = hook.create_batch(items)
     sleeper = runs[-1]
@@ -130,7 +131,7 @@ def _batch_of_every_kind(hook: LangGraphHook) -> list[dict[str, Any]]:
         time.sleep(0.1)
     hook.cancel_run(sleeper["thread_id"], sleeper["run_id"], wait=True)
     refs = [_ended(hook, r["thread_id"], r) for r in runs]
-    gone = {"thread_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "status": "success"}
+    gone = RunRef(str(uuid.uuid4()), str(uuid.uuid4())).with_status("success")
     return [*refs, gone]
 
 
@@ -144,10 +145,10 @@ def test_batch_outcomes_are_the_outcomes_read_one_by_one(
     one_by_one = [read_outcome(hook, ref) for ref in refs]
 
     assert together == one_by_one
-    assert [o["outcome"] for o in together] == [
+    assert [o.outcome for o in together] == [
         "success", "paused", "success", "paused", "error", "cancelled", "success",
     ]  # fmt: skip
-    assert together[4]["error"]["message"] == "failing agent failed on purpose: why"
+    assert (together[4].error or {})["message"] == "failing agent failed on purpose: why"
 
 
 def test_batch_outcomes_read_a_checkpoint_only_where_the_thread_cannot_tell(
@@ -160,7 +161,7 @@ def test_batch_outcomes_read_a_checkpoint_only_where_the_thread_cannot_tell(
     read_batch_outcomes(make_hook(fault_proxy.url), refs)
 
     histories = {r.path.split("/")[2] for r in fault_proxy.find("POST", "/history$")}
-    paused_or_cancelled = [refs[i]["thread_id"] for i in (1, 3, 5)]
+    paused_or_cancelled = [refs[i].thread_id for i in (1, 3, 5)]
     assert histories == set(paused_or_cancelled)
     assert fault_proxy.find("GET", "/join$") == []  # the error came with the thread
     assert len(fault_proxy.find("GET", "^/threads/[^/]+$")) == len(refs)

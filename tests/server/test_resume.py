@@ -63,7 +63,7 @@ def test_a_task_resumed_while_its_run_still_goes_waits_again(hook: LangGraphHook
         _operator(hook).execute_complete(_context(), _event(going))
     _, kwargs = deferred.value.trigger.serialize()
     assert kwargs["runs"] == [{"thread_id": going["thread_id"], "run_id": going["run_id"]}]
-    assert kwargs["read_status"] is False  # the triggerer sends one request per wait
+    assert kwargs["options"]["read_status"] is False  # the triggerer sends one request per wait
     hook.cancel_run(going["thread_id"], going["run_id"])
 
 
@@ -106,5 +106,5 @@ def test_a_sensor_resumed_from_a_join_reads_how_its_run_ended(hook: LangGraphHoo
     )  # fmt: skip
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute_complete(_context(), _event(going))
-    assert deferred.value.trigger.serialize()[1]["read_status"] is False
+    assert deferred.value.trigger.serialize()[1]["options"]["read_status"] is False
     hook.cancel_run(going["thread_id"], going["run_id"])

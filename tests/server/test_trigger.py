@@ -15,7 +15,8 @@ import pytest
 
 from airflow_lg.exceptions import LangGraphServerError
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.triggers.runs import LangGraphRunTrigger, WaitOptions, wait_for_runs
+from airflow_lg.triggers.runs import LangGraphRunTrigger
+from airflow_lg.waiting import WaitOptions, wait_for_runs
 from tests.server.conftest import SEED_INPUT
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,8 @@ async def test_one_trigger_waits_for_many_runs_and_reports_each_in_order(
 
     trigger = LangGraphRunTrigger(
         runs,
-        conn_id,
-        wait_mode=wait_mode,  # type: ignore[arg-type]
-        poll_interval=0.3,
+        WaitOptions(mode=wait_mode, poll_interval=0.3),  # type: ignore[arg-type]
+        langgraph_conn_id=conn_id,
     )
     event = await _first_event(trigger)
 
@@ -83,9 +83,8 @@ async def test_a_join_mode_trigger_sends_one_request_per_run_and_leaves_the_stat
     runs = await _sleepers(LangGraphHook(conn_id), 0.5, 1.0)
     fault_proxy.clear()
 
-    trigger = LangGraphRunTrigger(
-        runs, conn_id, wait_mode="join", poll_interval=30, read_status=False
-    )
+    options = WaitOptions(mode="join", poll_interval=30, read_status=False)
+    trigger = LangGraphRunTrigger(runs, options, langgraph_conn_id=conn_id)
     event = await _first_event(trigger)
 
     assert event["status"] == "done"
@@ -103,9 +102,8 @@ async def test_join_mode_fires_as_soon_as_the_run_ends(
     hook = LangGraphHook(conn_id)
     [run] = await _sleepers(hook, 1.0)
     # a poll interval far longer than the run: only join can notice the end promptly
-    trigger = LangGraphRunTrigger(
-        [run], conn_id, wait_mode="join", poll_interval=30, read_status=False
-    )
+    options = WaitOptions(mode="join", poll_interval=30, read_status=False)
+    trigger = LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id)
     started = time.monotonic()
     event = await _first_event(trigger)
     assert event["runs"][0]["status"] == "ended"
@@ -118,9 +116,10 @@ async def test_the_deadline_fires_a_deadline_event_and_cancels_the_runs(
     conn_id = conn_to(agent_server.url)
     hook = LangGraphHook(conn_id)
     runs = await _sleepers(hook, 30)
-    trigger = LangGraphRunTrigger(
-        runs, conn_id, poll_interval=0.3, deadline=time.time() + 2, deadline_reason="wait_timeout"
+    options = WaitOptions(
+        poll_interval=0.3, deadline=time.time() + 2, deadline_reason="wait_timeout"
     )
+    trigger = LangGraphRunTrigger(runs, options, langgraph_conn_id=conn_id)
     event = await _first_event(trigger)
 
     assert event["status"] == "deadline"
@@ -142,7 +141,9 @@ async def test_a_deadline_already_past_after_a_restart_fires_at_once(
     hook = LangGraphHook(conn_id)
     runs = await _sleepers(hook, 5)
     # kwargs as a restarted triggerer would read them back: the deadline is absolute
-    _, kwargs = LangGraphRunTrigger(runs, conn_id, deadline=time.time() - 1).serialize()
+    _, kwargs = LangGraphRunTrigger(
+        runs, WaitOptions(deadline=time.time() - 1), langgraph_conn_id=conn_id
+    ).serialize()
     event = await _first_event(LangGraphRunTrigger(**{**kwargs, "cancel_on_kill": False}), 5)
     assert event["status"] == "deadline"
 
@@ -153,7 +154,7 @@ async def test_on_kill_cancels_exactly_its_own_runs(
     conn_id = conn_to(agent_server.url)
     hook = LangGraphHook(conn_id)
     mine, other = await _sleepers(hook, 30, 30)
-    trigger = LangGraphRunTrigger([mine], conn_id)
+    trigger = LangGraphRunTrigger([mine], langgraph_conn_id=conn_id)
 
     await trigger.on_kill()
     await asyncio.sleep(1.5)
@@ -172,7 +173,7 @@ async def test_a_cancelled_trigger_and_its_cleanup_leave_the_run_going(
     conn_id = conn_to(agent_server.url)
     hook = LangGraphHook(conn_id)
     [run] = await _sleepers(hook, 30)
-    trigger = LangGraphRunTrigger([run], conn_id, poll_interval=0.2)
+    trigger = LangGraphRunTrigger([run], WaitOptions(poll_interval=0.2), langgraph_conn_id=conn_id)
     task = asyncio.ensure_future(_first_event(trigger))
     await asyncio.sleep(1.0)
     task.cancel()
@@ -196,7 +197,7 @@ async def test_transient_failures_within_the_budget_are_ridden_out_without_a_hot
     options = WaitOptions(mode="poll", poll_interval=0.4, failure_budget=3)
     [ended] = await wait_for_runs(hook, [run], options, log)
 
-    assert ended["status"] == "success"
+    assert ended.status == "success"
     polls = fault_proxy.find("GET", r"/runs/[^/]+$")
     assert [p.status for p in polls[:4]] == [503, 503, 503, 200]
     gaps = [b.time - a.time for a, b in itertools.pairwise(polls)]
@@ -224,7 +225,7 @@ async def test_a_run_that_vanished_is_reported_with_the_likely_reason(
     conn_id = conn_to(agent_server.url)
     hook = LangGraphHook(conn_id)
     run = await hook.acreate_run(None, "test_agent", input=SEED_INPUT, on_completion="delete")
-    trigger = LangGraphRunTrigger([run], conn_id, poll_interval=0.5)
+    trigger = LangGraphRunTrigger([run], WaitOptions(poll_interval=0.5), langgraph_conn_id=conn_id)
     await asyncio.sleep(2.5)  # ended and deleted meanwhile
     event = await _first_event(trigger)
     assert event["status"] == "done"
@@ -247,7 +248,7 @@ async def test_join_mode_does_not_join_a_run_that_ended_while_its_wait_queued(
     options = WaitOptions(mode="join", poll_interval=30, concurrency=1)
     results = await wait_for_runs(hook, [live, ended], options, log)
 
-    assert [r["status"] for r in results] == ["success", "success"]
+    assert [r.status for r in results] == ["success", "success"]
     joined = [r.path.split("/")[4] for r in fault_proxy.find("GET", "/join$")]
     assert joined == [live["run_id"]]
     # and the wait that got its slot at once joined without asking first

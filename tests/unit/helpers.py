@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from airflow_lg.hooks._settings import ClientSettings
-from airflow_lg.hooks._wire import Call, request_args
+from airflow_lg.wire import Call, request_args
 
 BASE_URL = "http://lg.test"
 

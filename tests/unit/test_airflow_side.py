@@ -15,11 +15,12 @@ from airflow_lg.exceptions import (
     LangGraphRunPausedError,
     LangGraphRunTimeoutError,
 )
-from airflow_lg.operators._base import raise_for_outcome, validate_event
 from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator, progress_line
+from airflow_lg.runs import RunOutcome
 from airflow_lg.schema import StreamPart
 from airflow_lg.sensors.runs import RunStatusSensor
 from airflow_lg.triggers.runs import LangGraphRunTrigger
+from airflow_lg.waiting import WaitOptions, validate_event
 
 RUN = {"thread_id": "T", "run_id": "R"}
 
@@ -33,7 +34,7 @@ def test_the_trigger_serializes_to_json_and_back_without_the_api_key(
         json.dumps({"conn_type": "langgraph", "host": "http://x", "password": secret}),
     )
     trigger = LangGraphRunTrigger(
-        [RUN], wait_mode="join", deadline=1234.5, cancel_action="rollback"
+        [RUN], WaitOptions(mode="join", deadline=1234.5), cancel_action="rollback"
     )
     classpath, kwargs = trigger.serialize()
     text = json.dumps(kwargs)  # raises if anything is not JSON
@@ -69,22 +70,22 @@ def test_a_malformed_trigger_event_is_refused(event: object) -> None:
 
 def test_a_well_formed_trigger_event_passes() -> None:
     event = {"status": "done", "runs": [{**RUN, "status": "success"}]}
-    assert validate_event(event) is event
+    assert validate_event(event).to_dict() == event
 
 
-def _outcome(kind: str, **extra: object) -> dict[str, object]:
-    return {**RUN, "status": "success", "outcome": kind, **extra}
+def _outcome(kind: str, **extra: object) -> RunOutcome:
+    return RunOutcome.from_dict({**RUN, "status": "success", "outcome": kind, **extra})
 
 
 def test_outcomes_become_the_output_or_the_error_a_user_can_act_on() -> None:
-    assert raise_for_outcome(_outcome("success", output={"a": 1}), "fail") == {"a": 1}
+    assert _outcome("success", output={"a": 1}).result("fail") == {"a": 1}
     error = {"error": "KeyError", "message": "'x'"}
     with pytest.raises(LangGraphRunFailedError, match="KeyError: 'x'"):
-        raise_for_outcome(_outcome("error", error=error), "fail")
+        _outcome("error", error=error).result("fail")
     with pytest.raises(LangGraphRunTimeoutError, match="server's time limit"):
-        raise_for_outcome(_outcome("timeout"), "fail")
+        _outcome("timeout").result("fail")
     with pytest.raises(LangGraphRunCancelledError, match="cancelled"):
-        raise_for_outcome(_outcome("cancelled"), "fail")
+        _outcome("cancelled").result("fail")
 
 
 def test_a_paused_run_fails_without_retry_by_default_and_succeeds_if_asked() -> None:
@@ -93,11 +94,11 @@ def test_a_paused_run_fails_without_retry_by_default_and_succeeds_if_asked() -> 
     interrupts = [{"value": {"question": "ok?"}, "id": "i1"}]
     paused = _outcome("paused", output={"__interrupt__": interrupts}, interrupts=interrupts)
     with pytest.raises(LangGraphRunPausedError) as caught:
-        raise_for_outcome(paused, "fail")
+        paused.result("fail")
     assert isinstance(caught.value, AirflowFailException)
     assert caught.value.interrupts == interrupts
     assert caught.value.thread_id == "T"
-    assert raise_for_outcome(paused, "succeed") == {"__interrupt__": interrupts}
+    assert paused.result("succeed") == {"__interrupt__": interrupts}
 
 
 @pytest.mark.parametrize(

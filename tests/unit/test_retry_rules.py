@@ -8,13 +8,13 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from airflow_lg import wire as _wire
 from airflow_lg.exceptions import (
     LangGraphConfigError,
     LangGraphConnectionError,
     LangGraphRunFailedError,
     LangGraphStreamInterruptedError,
 )
-from airflow_lg.hooks import _wire
 from airflow_lg.hooks._settings import RetryPolicy
 from tests.unit.helpers import BASE_URL, response
 

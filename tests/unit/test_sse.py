@@ -6,11 +6,11 @@ from collections.abc import Iterable
 
 import pytest
 
+from airflow_lg import wire as _wire
 from airflow_lg.exceptions import LangGraphConnectionError, LangGraphStreamInterruptedError
-from airflow_lg.hooks import _wire
 from airflow_lg.hooks._settings import RetryPolicy
-from airflow_lg.hooks._wire import SSEDecoder, SSEParser, StreamCursor
 from airflow_lg.schema import StreamPart
+from airflow_lg.wire import SSEDecoder, SSEParser, StreamCursor
 from tests.unit.helpers import response
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_lg import wire as _wire
 from airflow_lg.exceptions import LangGraphConfigError
-from airflow_lg.hooks import _wire
 from airflow_lg.hooks._settings import RetryPolicy
 from tests.unit.helpers import to_request
 
@@ -20,7 +20,11 @@ RUN_BUILDERS = {
     "wait_run": _wire.wait_run,
     "stream_run": _wire.stream_run,
 }
-CLIENT_ONLY = {"thread_id", "headers", "params", "on_run_created", "raise_error", "retry"}
+CLIENT_ONLY = {
+    "thread_id", "headers", "params", "on_run_created", "raise_error", "retry", "version",
+}  # fmt: skip
+# The SDK sends langsmith_tracing under another name; so do the builders.
+WIRE_NAME = {"langsmith_tracing": "langsmith_tracer"}
 POLICY = RetryPolicy(max_attempts=2, min_wait=0.1, max_wait=0.2)
 
 # What each run-creating builder sends when given nothing but the assistant.
@@ -63,7 +67,13 @@ BODY_VALUES: dict[str, Any] = {
     "if_not_exists": "create",
     "after_seconds": 5,
     "durability": "sync",
+    "strict_resume": True,
+    "langsmith_tracing": {"project_name": "airflow", "example_id": "e1"},
 }
+
+
+def on_the_wire(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {WIRE_NAME.get(name, name): value for name, value in arguments.items()}
 
 
 def body_arguments(builder) -> list[str]:
@@ -97,7 +107,8 @@ def test_every_run_builder_argument_is_sent_under_its_wire_name(name):
     assert set(arguments) <= set(BODY_VALUES), "a new body argument needs a value in BODY_VALUES"
     for argument in arguments:
         body = call_of(builder("T", "agent", **{argument: BODY_VALUES[argument]})).json
-        assert body == {**DEFAULT_BODIES[name], argument: BODY_VALUES[argument]}, argument
+        sent = on_the_wire({argument: BODY_VALUES[argument]})
+        assert body == {**DEFAULT_BODIES[name], **sent}, argument
 
 
 @pytest.mark.parametrize("name", RUN_BUILDERS)
@@ -106,7 +117,7 @@ def test_a_run_builder_with_every_argument_sends_the_whole_body(name):
     arguments = {a: BODY_VALUES[a] for a in body_arguments(builder)}
     assert call_of(builder("T", "agent", **arguments)).json == {
         "assistant_id": "agent",
-        **arguments,
+        **on_the_wire(arguments),
     }
 
 
@@ -238,34 +249,84 @@ def test_stream_run_describes_how_to_resume_it():
     assert _wire.stream_run(None, "agent").resumable is False
 
 
-def test_run_builders_keep_the_sdk_parameter_names_and_defaults():
+# Each builder (hence each hook method and its async twin) and the SDK method it mirrors.
+SDK_TWINS = {
+    "create_run": ("runs", "create"),
+    "wait_run": ("runs", "wait"),
+    "stream_run": ("runs", "stream"),
+    "create_batch": ("runs", "create_batch"),
+    "list_runs": ("runs", "list"),
+    "get_run": ("runs", "get"),
+    "cancel_run": ("runs", "cancel"),
+    "delete_run": ("runs", "delete"),
+    "join_run": ("runs", "join"),
+    "join_stream": ("runs", "join_stream"),
+    "create_thread": ("threads", "create"),
+    "get_thread": ("threads", "get"),
+    "get_thread_state": ("threads", "get_state"),
+    "get_thread_history": ("threads", "get_history"),
+    "search_threads": ("threads", "search"),
+}
+# What the builders take beyond the SDK, each for a reason: a per-call retry policy; join
+# raises a failed run's error as wait does (the SDK's join returns it).
+OWN_EXTRAS = {"retry": set(SDK_TWINS), "raise_error": {"join_run"}}
+
+
+def sdk_method(kind: str, name: str, flavour: str) -> Any:
+    from langgraph_sdk._async.runs import RunsClient
+    from langgraph_sdk._async.threads import ThreadsClient
     from langgraph_sdk._sync.runs import SyncRunsClient
     from langgraph_sdk._sync.threads import SyncThreadsClient
 
-    pairs = [
-        (_wire.create_run, SyncRunsClient.create),
-        (_wire.wait_run, SyncRunsClient.wait),
-        (_wire.stream_run, SyncRunsClient.stream),
-        (_wire.create_batch, SyncRunsClient.create_batch),
-        (_wire.list_runs, SyncRunsClient.list),
-        (_wire.get_run, SyncRunsClient.get),
-        (_wire.cancel_run, SyncRunsClient.cancel),
-        (_wire.delete_run, SyncRunsClient.delete),
-        (_wire.join_run, SyncRunsClient.join),
-        (_wire.join_stream, SyncRunsClient.join_stream),
-        (_wire.create_thread, SyncThreadsClient.create),
-        (_wire.get_thread, SyncThreadsClient.get),
-        (_wire.get_thread_state, SyncThreadsClient.get_state),
-        (_wire.search_threads, SyncThreadsClient.search),
+    clients = {
+        ("runs", "sync"): SyncRunsClient,
+        ("threads", "sync"): SyncThreadsClient,
+        ("runs", "async"): RunsClient,
+        ("threads", "async"): ThreadsClient,
+    }
+    return getattr(clients[kind, flavour], name)
+
+
+def parameters(function: Any) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in inspect.signature(function).parameters.items() if n != "self"}
+
+
+def parity_gaps(ours: Any, theirs: Any, extras: set[str]) -> list[str]:
+    """What one side takes that the other does not, or a default that differs."""
+    mine, sdk = parameters(ours), parameters(theirs)
+    gaps = [f"missing SDK parameter {n!r}" for n in sdk if n not in mine]
+    gaps += [f"{n!r} is not an SDK parameter" for n in mine if n not in sdk and n not in extras]
+    gaps += [
+        f"{n!r} defaults to {mine[n].default!r}, the SDK's to {sdk[n].default!r}"
+        for n in mine
+        if n in sdk and mine[n].default != sdk[n].default
     ]
-    own_extras = {"retry", "raise_error"}
-    for ours, sdk in pairs:
-        theirs = inspect.signature(sdk).parameters
-        for name, parameter in inspect.signature(ours).parameters.items():
-            if name in own_extras and name not in theirs:
-                continue
-            assert name in theirs, f"{ours.__name__}({name}) is not an SDK parameter"
-            assert parameter.default == theirs[name].default, f"{ours.__name__}({name})"
+    return gaps
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("name", SDK_TWINS)
+def test_every_hook_method_takes_exactly_the_sdk_parameters_of_its_twin(name, flavour):
+    from airflow_lg.hooks.langgraph import LangGraphHook
+
+    extras = {extra for extra, where in OWN_EXTRAS.items() if name in where}
+    method = getattr(LangGraphHook, name if flavour == "sync" else "a" + name).build
+    assert method is getattr(_wire, name)
+    assert parity_gaps(method, sdk_method(*SDK_TWINS[name], flavour), extras) == []
+
+
+def test_the_parity_check_catches_a_parameter_missing_on_either_side():
+    def sdk_get(thread_id, run_id, *, headers=None, params=None): ...
+
+    def ours_without_params(thread_id, run_id, *, headers=None, retry=None): ...
+
+    def ours_with_more(thread_id, run_id, *, headers=None, params=None, when=None, retry=None):
+        ...
+
+    assert parity_gaps(ours_without_params, sdk_get, {"retry"}) == [
+        "missing SDK parameter 'params'"
+    ]
+    assert parity_gaps(ours_with_more, sdk_get, {"retry"}) == ["'when' is not an SDK parameter"]
 
 
 # ---- create_batch ---------------------------------------------------------------------------

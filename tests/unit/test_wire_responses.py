@@ -7,6 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from airflow_lg import wire as _wire
 from airflow_lg.exceptions import (
     LangGraphAuthError,
     LangGraphConflictError,
@@ -18,7 +19,6 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphValidationError,
 )
-from airflow_lg.hooks import _wire
 from airflow_lg.schema import interrupts_of
 from tests.unit.helpers import response
 

@@ -1,0 +1,279 @@
+"""One run per task instance, whatever happens to its tries: :class:`TaskRuns`.
+
+An agent run sends e-mails, writes data and spends tokens; running it twice is the worst thing
+this provider could do. The server has no idempotency key and names runs itself, so:
+
+1. **Identity** — a task instance is ``dag_id/dag_run_id/task_id/map_index`` on every try
+   (never the try number); each run carries it in ``metadata["airflow_lg_task_key"]``.
+2. **Its own thread** — a run the user pins to no thread goes to ``uuid5(identity)``, created
+   by the run itself (``if_not_exists="create"``) with ``multitask_strategy="reject"``: every try
+   finds it again, a refused run leaves nothing behind, and a second run at once is refused.
+3. **Look before create** — from the second try on, the run an earlier try recorded in
+   Airflow's task state store (Airflow ≥ 3.3), else the newest run of this identity on the
+   thread: still going → re-attach; succeeded → reuse its output; failed → run again
+   (``on_previous_failure="rerun"``) or refuse. A first try has no earlier try to find.
+4. **Adopt after a lost answer** — a creation whose answer was lost, that a gateway failed, or
+   that the thread refused (409) is looked for; found → adopted, not found → nothing was
+   created and sending again is safe.
+5. **Batches** — each item is found by the identity and its index in its thread's metadata: a
+   retry creates only the missing items, and after a lost answer only those are sent again.
+
+This module decides; the operators say what to create and push what Airflow shows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from airflow_lg.exceptions import (
+    LangGraphConflictError,
+    LangGraphConnectionError,
+    LangGraphError,
+    LangGraphNotFoundError,
+    LangGraphServerError,
+)
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.runs import RunRef
+from airflow_lg.schema import OnPreviousFailure, Run, RunCreate, RunStatus
+
+T = TypeVar("T")
+
+# Namespace of the threads that airflow-lg derives from task identities (uuid5).
+THREAD_NAMESPACE = uuid.UUID("5d3c9b1e-4f0a-5b7e-9c61-2a8f0e4d7b13")
+TASK_KEY = "airflow_lg_task_key"
+BATCH_INDEX = "airflow_batch_index"
+STATE_KEY = "airflow_lg_run"  # in Airflow's task state store
+_LOOKUP_LIMIT = 50  # runs of the task's thread looked through, newest first
+_SEARCH_PAGE = 1000
+# What may hide a run that was created: the answer was lost, a gateway failed, or a run of
+# this task instance already holds its thread.
+_MAYBE_CREATED = (LangGraphConnectionError, LangGraphConflictError, LangGraphServerError)
+
+
+def task_key(context: Any) -> str:
+    """The run-stable identity of a task instance: the same on every try, retry and clear of
+    it within its DAG run (never the try number), different for every other task instance."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+
+
+def task_thread_id(key: str) -> str:
+    """The thread a task instance's runs go to when the user pins none: derived, not stored,
+    so every try finds it again."""
+    return str(uuid.uuid5(THREAD_NAMESPACE, key))
+
+
+def airflow_identity(context: Any) -> dict[str, Any]:
+    """Run metadata that traces a run on the server back to its task instance; the task key
+    is what a later try looks for."""
+    ti = context["ti"]
+    logical_date = context.get("logical_date")
+    return {
+        TASK_KEY: task_key(context),
+        "airflow_dag_id": ti.dag_id,
+        "airflow_task_id": ti.task_id,
+        "airflow_run_id": ti.run_id,
+        "airflow_map_index": ti.map_index,
+        "airflow_try_number": ti.try_number,
+        "airflow_logical_date": logical_date.isoformat() if logical_date else None,
+    }
+
+
+class TaskRuns:
+    """The runs of one task instance on the server, as one try sees them.
+
+    :param reattach: False: every try creates a new run (no look-up, no adoption).
+    :param on_previous_failure: an earlier try's run failed: ``rerun`` or ``fail``.
+    """
+
+    def __init__(
+        self,
+        hook: LangGraphHook,
+        context: Any,
+        log: Any,
+        *,
+        reattach: bool = True,
+        on_previous_failure: OnPreviousFailure = "rerun",
+    ) -> None:
+        self.hook = hook
+        self.context = context
+        self.log = log
+        self.reattach = reattach
+        self.on_previous_failure = on_previous_failure
+        self.key = task_key(context)
+        self._replaced: str | None = None  # the failed run of an earlier try being re-run
+
+    @property
+    def first_try(self) -> bool:
+        """No earlier try of this task instance ever ran (Airflow counts tries from 1, and a
+        clear or retry counts on): nothing of it can exist on the server."""
+        return getattr(self.context["ti"], "try_number", None) == 1
+
+    def identity(self) -> dict[str, Any]:
+        return airflow_identity(self.context)
+
+    # ---- one run -----------------------------------------------------------------------------
+
+    def thread(self, thread_id: str | None, arguments: dict[str, Any]) -> str | None:
+        """The thread to run on: the user's, or — with ``reattach`` — the task instance's own,
+        adjusting ``arguments`` so that the run creates it and refuses company."""
+        if thread_id is not None or not self.reattach:
+            return thread_id
+        arguments["if_not_exists"] = "create"
+        arguments["on_completion"] = None
+        if arguments.get("multitask_strategy") is None:
+            arguments["multitask_strategy"] = "reject"
+        return task_thread_id(self.key)
+
+    def previous(self, thread_id: str | None) -> Run | None:
+        """A run of an earlier try to adopt: still going (re-attach) or succeeded (its output,
+        without running the agent again). A failed one is re-run, or refused."""
+        self._replaced = None
+        if not self.reattach or thread_id is None or self.first_try:
+            return None
+        run = self._stored() or self.find(thread_id)
+        if run is None:
+            return None
+        run_id, status = run["run_id"], RunStatus(run["status"])
+        if status.is_active():
+            self.log.info("Re-attaching to run %s (%s) of an earlier try", run_id, status)
+            return run
+        if status is RunStatus.SUCCESS:
+            self.log.info("Run %s of an earlier try succeeded: not running the agent again", run_id)
+            return run
+        if self.on_previous_failure == "fail":
+            raise LangGraphError(
+                f"run {run_id} of an earlier try ended with status {status} and "
+                "on_previous_failure='fail'"
+            )
+        self.log.info("Run %s of an earlier try ended %s: starting a new one", run_id, status)
+        self._replaced = run_id
+        return None
+
+    def create(
+        self, thread_id: str | None, create: Callable[[], T], adopt: Callable[[Run], T]
+    ) -> T:
+        """``create()`` exactly once. When the request may have reached the server, look for
+        this task instance's run and ``adopt`` it; if it is not there, nothing was created and
+        sending again is safe (a 409 from someone else's run on the user's thread is the
+        user's ``reject``: raised)."""
+        policy = self.hook.settings.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return create()
+            except _MAYBE_CREATED as exc:
+                if not (self.reattach and thread_id):
+                    raise
+                found = self.find(thread_id)
+                if found is not None and found["run_id"] != self._replaced:
+                    self.log.warning(
+                        "Creating the run failed (%s) but it exists: %s", exc, found["run_id"]
+                    )
+                    return adopt(found)
+                if attempt == policy.max_attempts or isinstance(exc, LangGraphConflictError):
+                    raise
+                self._pause(attempt, f"Creating the run failed ({exc}), nothing was created")
+        raise AssertionError("unreachable")
+
+    def find(self, thread_id: str) -> Run | None:
+        """The newest run on ``thread_id`` created for this task instance, or None."""
+        try:
+            runs = self.hook.list_runs(thread_id, limit=_LOOKUP_LIMIT)
+        except LangGraphNotFoundError:
+            return None
+        for run in runs:  # newest first
+            if (run.get("metadata") or {}).get(TASK_KEY) == self.key:
+                return run
+        return None
+
+    def record(self, ref: RunRef) -> None:
+        """As soon as the run exists: where the next try looks first (Airflow ≥ 3.3)."""
+        store = self.context.get("task_state_store")
+        if store is not None:
+            store.set(STATE_KEY, {"thread_id": ref.thread_id, "run_id": ref.run_id})
+
+    def _stored(self) -> Run | None:
+        store = self.context.get("task_state_store")
+        value = store.get(STATE_KEY) if store is not None else None
+        if not isinstance(value, dict):
+            return None
+        try:
+            return self.hook.get_run(value["thread_id"], value["run_id"])
+        except LangGraphNotFoundError:
+            return None
+
+    def _pause(self, attempt: int, why: str) -> None:
+        delay = self.hook.settings.retry.backoff(attempt)
+        self.log.warning("%s: sending again in %.1f s", why, delay)
+        time.sleep(delay)
+
+    # ---- batch items ---------------------------------------------------------------------------
+
+    def previous_items(self, count: int) -> dict[int, RunRef]:
+        """Items earlier tries created, by index: the newest run of each, if it is going or
+        succeeded (adopted). A failed one is created again, or refused."""
+        if not self.reattach or self.first_try:
+            return {}
+        adopted = {}
+        for index, run in self._items_on_server(count).items():
+            if run.status is not None and (run.status.is_active() or run.status == "success"):
+                adopted[index] = run.ids
+            elif self.on_previous_failure == "fail":
+                raise LangGraphError(
+                    f"item #{index}'s {run} of an earlier try ended with status {run.status} "
+                    "and on_previous_failure='fail'"
+                )
+        return adopted
+
+    def create_items(
+        self,
+        items: Sequence[RunCreate],
+        indexes: list[int],
+        create_batch: Callable[[list[RunCreate]], list[Run]],
+    ) -> dict[int, RunRef]:
+        """Create these items once. After a lost answer or a gateway error, the items the
+        server has are adopted and only the others are sent again. Other errors raise."""
+        created: dict[int, RunRef] = {}
+        todo = list(indexes)
+        policy = self.hook.settings.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                answer = create_batch([items[i] for i in todo])
+            except (LangGraphConnectionError, LangGraphServerError) as exc:
+                if not self.reattach:
+                    raise
+                seen = self._items_on_server(len(items))
+                created.update({i: seen[i].ids for i in todo if i in seen})
+                todo = [i for i in todo if i not in created]
+                if not todo:
+                    return created
+                if attempt == policy.max_attempts:
+                    raise
+                self._pause(attempt, f"Creating {len(todo)} items failed ({exc})")
+                continue
+            created.update({i: RunRef.of(r).ids for i, r in zip(todo, answer, strict=True)})
+            return created
+        raise AssertionError("unreachable")
+
+    def _items_on_server(self, count: int) -> dict[int, RunRef]:
+        """The newest run of each item index of this task instance (batch runs are stateless:
+        their threads carry the identity and the index in their metadata)."""
+        newest: dict[int, RunRef] = {}
+        offset = 0
+        while True:
+            threads = self.hook.search_threads(
+                metadata={TASK_KEY: self.key}, limit=_SEARCH_PAGE, offset=offset,
+                sort_by="created_at", sort_order="desc",
+            )  # fmt: skip
+            for thread in threads:
+                index = (thread.get("metadata") or {}).get(BATCH_INDEX)
+                if isinstance(index, int) and 0 <= index < count and index not in newest:
+                    runs = self.hook.list_runs(thread["thread_id"], limit=1)
+                    if runs:
+                        newest[index] = RunRef.of(runs[0])
+            if len(threads) < _SEARCH_PAGE:
+                return newest
+            offset += _SEARCH_PAGE

@@ -1,0 +1,188 @@
+"""BatchRunOperator: many stateless runs through ``runs.create_batch``, waited for together."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import XComArg
+
+from airflow_lg.exactly_once import BATCH_INDEX, TaskRuns
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphConnectionError,
+    LangGraphError,
+    LangGraphServerError,
+)
+from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
+from airflow_lg.operators._progress import short
+from airflow_lg.outcomes import read_batch_outcomes
+from airflow_lg.runs import RunRef
+from airflow_lg.schema import RunCreate, WaitMode
+from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL
+
+
+class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
+    """Many stateless runs through ``runs.create_batch``, waited for together.
+
+    Give either ``inputs`` (one graph input per run) or ``payloads`` (full ``RunCreate`` items:
+    ``input``, ``config``, ``context``, ``metadata``, ...; ``assistant_id`` defaults to the
+    operator's). Both are templated and can come from an upstream task's XCom. Items are sent
+    in chunks of ``chunk_size``, each kept (``on_completion="keep"``) so its result can be read.
+
+    Returns (and pushes to XCom) ``{"runs": [...], "counts": {...}}``: one entry per payload, in
+    input order, ``{index, run_id, thread_id, status, outcome, output | error}``, and the
+    number of runs per outcome. With ``fail_on_partial_error`` (default) the task fails if any
+    run did not succeed — after pushing the results, so nothing is lost.
+    """
+
+    template_fields: Sequence[str] = (
+        "assistant_id",
+        "inputs",
+        "payloads",
+        "config",
+        "context",
+        "metadata",
+    )
+    template_fields_renderers = {
+        k: "json" for k in ("inputs", "payloads", "config", "context", "metadata")
+    }
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        inputs: Sequence[Any] | XComArg | str | None = None,
+        payloads: Sequence[dict[str, Any]] | XComArg | str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        chunk_size: int = 100,
+        stagger_seconds: int = 0,
+        fail_on_partial_error: bool = True,
+        deferrable: bool | None = None,
+        wait_mode: WaitMode = "poll",
+        poll_interval: float = POLL_INTERVAL,
+        wait_timeout: float | timedelta | None = None,
+        failure_budget: int = FAILURE_BUDGET,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.check(_check_batch, inputs, payloads, chunk_size, stagger_seconds)
+        self.assistant_id = assistant_id
+        self.inputs = inputs
+        self.payloads = payloads
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+        self.chunk_size = chunk_size
+        self.stagger_seconds = stagger_seconds
+        self.fail_on_partial_error = fail_on_partial_error
+        self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
+
+    def items(self, context: Any) -> list[RunCreate]:
+        """The RunCreate items to send, each kept and tagged with the task and its index."""
+        source = self.inputs if self.inputs is not None else self.payloads
+        name = "inputs" if self.inputs is not None else "payloads"
+        if isinstance(source, (str, bytes, dict)) or not isinstance(source, Sequence):
+            raise LangGraphConfigError(
+                f"{name} must be a list, got {type(source).__name__}: {source!r:.200}"
+            )
+        if not source:
+            raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
+        identity = self.task_runs(context).identity()
+        items: list[RunCreate] = []
+        for index, entry in enumerate(source):
+            chunk_number = index // self.chunk_size
+            if self.payloads is not None and not isinstance(entry, dict):
+                raise LangGraphConfigError(
+                    f"payloads[{index}] must be a mapping, got {entry!r:.200}"
+                )
+            item: Any = dict(entry) if self.payloads is not None else {"input": entry}
+            item.setdefault("assistant_id", self.assistant_id)
+            item.setdefault("config", self.config)
+            item.setdefault("context", self.context)
+            item.setdefault("on_completion", "keep")
+            if self.stagger_seconds and chunk_number:
+                # later chunks start later: the server is not handed the whole backfill at once
+                item.setdefault("after_seconds", chunk_number * self.stagger_seconds)
+            item["metadata"] = {
+                **identity,
+                BATCH_INDEX: index,
+                **(self.metadata or {}),
+                **(item.get("metadata") or {}),
+            }
+            items.append(item)
+        return items
+
+    def execute(self, context: Any) -> Any:
+        items = self.items(context)
+        once = self.task_runs(context)
+        runs = once.previous_items(len(items))
+        missing = [i for i in range(len(items)) if i not in runs]
+        if runs:
+            self.log.info(
+                "Adopting %d runs of an earlier try; creating %d", len(runs), len(missing)
+            )
+        for start in range(0, len(missing), self.chunk_size):
+            chunk = missing[start : start + self.chunk_size]
+            runs.update(self._create_chunk(once, items, chunk, runs))
+            self._active_runs = [runs[i] for i in sorted(runs)]
+            context["ti"].xcom_push(key="runs", value=[r.to_dict() for r in self._active_runs])
+            self.log.info("Created %d of %d runs", start + len(chunk), len(missing))
+        ordered = [runs[i] for i in range(len(items))]
+        return self.complete(context, self.wait_for(context, ordered))
+
+    def _create_chunk(
+        self, once: TaskRuns, items: list[RunCreate], indexes: list[int], runs: dict[int, RunRef]
+    ) -> dict[int, RunRef]:
+        """A chunk could not be created: without re-attaching, a retry of this task would
+        create every item again, so stop what this try started; with it, the retry adopts
+        them. A transient failure that outlasted the retries is raised as it is."""
+        try:
+            return once.create_items(items, indexes, self.hook.create_batch)
+        except (LangGraphConnectionError, LangGraphServerError) as exc:
+            if self.reattach:
+                raise
+            failure: LangGraphError = exc
+        except LangGraphError as exc:
+            failure = exc
+        where = f"creating items {indexes[0]}-{indexes[-1]} of the batch failed ({failure})"
+        if not self.reattach and runs:
+            self._cancel(list(runs.values()))
+            raise LangGraphError(
+                f"{where}; the {len(runs)} runs created before were cancelled"
+            ) from failure
+        raise LangGraphError(where) from failure
+
+    def complete(self, context: Any, runs: list[RunRef]) -> Any:
+        outcomes = read_batch_outcomes(self.hook, runs)
+        results = [{"index": index, **o.to_dict()} for index, o in enumerate(outcomes)]
+        counts = dict(Counter(str(o.outcome) for o in outcomes))
+        summary = {"runs": results, "counts": counts, "total": len(results)}
+        self._active_runs = []
+        failed = [r for r, o in zip(results, outcomes, strict=True) if not o.accepted(
+            self.on_interrupt  # type: ignore[arg-type]
+        )]  # fmt: skip
+        if failed and self.fail_on_partial_error:
+            context["ti"].xcom_push(key="batch", value=summary)
+            raise LangGraphError(
+                f"{len(failed)} of {len(results)} runs did not succeed ({counts}); first: "
+                f"#{failed[0]['index']} run {failed[0]['run_id']}: "
+                f"{short(failed[0].get('error') or failed[0].get('interrupts'))}. "
+                "All results are in XCom under 'batch'."
+            )
+        return summary
+
+
+def _check_batch(inputs: Any, payloads: Any, chunk_size: Any, stagger_seconds: Any) -> None:
+    if (inputs is None) == (payloads is None):
+        raise LangGraphConfigError("BatchRunOperator needs exactly one of inputs or payloads")
+    if not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise LangGraphConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if not isinstance(stagger_seconds, int) or stagger_seconds < 0:
+        raise LangGraphConfigError(
+            f"stagger_seconds must be an integer >= 0, got {stagger_seconds!r}"
+        )

@@ -1,0 +1,161 @@
+"""How an ended run ended, read from the server: one run (:func:`read_outcome`) or many runs
+alone on their threads (:func:`read_batch_outcomes`).
+
+Values and pauses are read from the run's own last checkpoint (the thread's history for that
+``run_id``): ``join`` of an ended run answers the thread's *current* values, which a later run
+on the same thread may have changed. A run is paused when it stopped with nodes still to run —
+after ``interrupt()`` (with interrupt payloads) or at a static breakpoint
+(``interrupt_before``/``interrupt_after``, without) — even though its status is ``success``.
+
+The reads are written once, async; sync callers run them through
+:meth:`LangGraphHook.blocking`. :func:`outcome_of` is the part without I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.runs import RunOutcome, RunRef
+from airflow_lg.schema import Outcome, RunStatus, ThreadState, interrupts_of
+
+_NO_RESULT: Any = object()
+_UNKNOWN_ERROR = {
+    "error": "Error",
+    "message": "the run failed; the server no longer has the details",
+}
+# Batch outcome reads at once; join (for error details) is a long poll, outside the hook's gate.
+_READ_CONCURRENCY = 50
+
+
+def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
+    """The outcome of the ended run ``ref`` (whose status is known). ``result`` is what the
+    caller already received for the run (wait/stream), used when the server kept no
+    checkpoint."""
+    return hook.blocking(aread_outcome(hook, ref, result))
+
+
+async def aread_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
+    if ref.status is RunStatus.MISSING:
+        return outcome_of(ref, None)
+    checkpoint = await _last_checkpoint(hook, ref)
+    error = await _error_of(hook, ref) if ref.status is RunStatus.ERROR else None
+    return outcome_of(ref, checkpoint, error, result)
+
+
+def read_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunOutcome]:
+    """:func:`read_outcome` for many ended runs that are each alone on their thread, as batch
+    items are (``create_batch`` makes a thread per run): in order, read concurrently.
+
+    Such a thread's state *is* its run's final state, and the thread answers cheaply with its
+    values, its status and the run's error — where a checkpoint read costs the server tens of
+    milliseconds of CPU per run once it holds many threads. The checkpoint is still read where
+    only it can tell: a thread that is interrupted (paused, at a breakpoint, or cancelled) or
+    busy with another run.
+    """
+    return hook.blocking(aread_batch_outcomes(hook, refs))
+
+
+async def aread_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunOutcome]:
+    limit = asyncio.Semaphore(_READ_CONCURRENCY)
+
+    async def one(ref: RunRef) -> RunOutcome:
+        async with limit:
+            return await _read_alone(hook, ref)
+
+    return list(await asyncio.gather(*(one(ref) for ref in refs)))
+
+
+async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
+    if ref.status is RunStatus.MISSING:
+        return outcome_of(ref, None)
+    try:
+        thread = await hook.aget_thread(ref.thread_id)
+    except LangGraphNotFoundError:
+        return outcome_of(ref, None)  # deleted with its run
+    checkpoint: ThreadState | None
+    if thread.get("status") in ("idle", "error"):
+        checkpoint = {"values": thread.get("values"), "tasks": [], "next": []}
+    else:
+        checkpoint = await _last_checkpoint(hook, ref)
+    error = None
+    if ref.status is RunStatus.ERROR:
+        error = thread.get("error") if isinstance(thread.get("error"), dict) else None
+        if error is None:
+            error = await _error_of(hook, ref)
+    return outcome_of(ref, checkpoint, error)
+
+
+async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | None:
+    try:
+        history = await hook.aget_thread_history(
+            ref.thread_id, limit=1, metadata={"run_id": ref.run_id}
+        )
+    except LangGraphNotFoundError:
+        return None  # deleted: rolled back, or a stateless run with on_completion="delete"
+    return history[0] if history else None
+
+
+async def _error_of(hook: LangGraphHook, ref: RunRef) -> dict[str, Any] | None:
+    """The agent's error: ``join`` reports it for the thread's latest run."""
+    try:
+        body = await hook.ajoin_run(ref.thread_id, ref.run_id, raise_error=False)
+    except LangGraphError:
+        return None
+    error = body.get("__error__") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+# ---- no I/O -------------------------------------------------------------------------------------
+
+
+def outcome_of(
+    ref: RunRef,
+    checkpoint: ThreadState | None,
+    error: dict[str, Any] | None = None,
+    result: Any = _NO_RESULT,
+) -> RunOutcome:
+    """The outcome of an ended run from what was read about it: its last ``checkpoint`` (or
+    None if the server kept none), the agent's ``error`` for a failed run, and ``result``."""
+    status = ref.status or RunStatus.MISSING
+    ids: dict[str, Any] = {"thread_id": ref.thread_id, "run_id": ref.run_id, "status": str(status)}
+    if status is RunStatus.MISSING:
+        missing = {"error": "RunNotFound", "message": ref.detail or "not found"}
+        return RunOutcome(**ids, outcome=Outcome.MISSING, error=missing)
+    values = checkpoint.get("values") if checkpoint else None
+    if checkpoint is None and result is not _NO_RESULT:
+        values = (
+            {k: v for k, v in result.items() if k != "__interrupt__"}
+            if isinstance(result, dict)
+            else result
+        )
+    if status is RunStatus.SUCCESS:
+        interrupts, waiting = _pause_of(checkpoint, result)
+        if not (interrupts or waiting):
+            return RunOutcome(**ids, outcome=Outcome.SUCCESS, output=values)
+        output = (
+            {**values, "__interrupt__": interrupts}
+            if interrupts and isinstance(values, dict)
+            else values
+        )
+        return RunOutcome(
+            **ids, outcome=Outcome.PAUSED, output=output, interrupts=interrupts, next=waiting
+        )
+    if status is RunStatus.ERROR:
+        return RunOutcome(**ids, outcome=Outcome.ERROR, error=error or _UNKNOWN_ERROR)
+    if status is RunStatus.TIMEOUT:
+        stopped = {"error": "RunTimeout", "message": "the server stopped the run at its time limit"}
+        return RunOutcome(**ids, outcome=Outcome.TIMEOUT, output=values, error=stopped)
+    cancelled = {"error": "RunCancelled", "message": "the run was cancelled"}
+    return RunOutcome(**ids, outcome=Outcome.CANCELLED, output=values, error=cancelled)
+
+
+def _pause_of(checkpoint: ThreadState | None, result: Any) -> tuple[list[Any], list[str]]:
+    """The interrupt payloads and the nodes still to run where the run stopped."""
+    if checkpoint is None:
+        return (interrupts_of(result) or [] if result is not _NO_RESULT else []), []
+    interrupts = [i for task in checkpoint.get("tasks") or [] for i in task.get("interrupts") or []]
+    return interrupts, list(checkpoint.get("next") or [])

@@ -1,0 +1,107 @@
+"""Failures on the wire: what a broken exchange becomes, what is retried, how long to wait.
+
+Retrying never duplicates a run: a request that creates one is sent again only when it
+provably never reached the server (see :func:`is_retryable`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from airflow_lg.exceptions import (
+    LangGraphConnectionError,
+    LangGraphHTTPError,
+    LangGraphStreamInterruptedError,
+)
+from airflow_lg.hooks._settings import RetryPolicy
+from airflow_lg.wire.calls import Call
+from airflow_lg.wire.responses import run_metadata
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+def transport_error(
+    call: Call[Any], exc: httpx.TransportError, base_url: str
+) -> LangGraphConnectionError:
+    """A transport failure as a typed error; connect-phase failures never reached the server."""
+    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    what = "could not connect to" if never_sent else "lost the connection to"
+    return LangGraphConnectionError(
+        f"{call.method} {call.path}: {what} the LangGraph server at {base_url} "
+        f"({type(exc).__name__}: {str(exc) or 'no detail'})",
+        method=call.method,
+        path=call.path,
+        may_have_reached_server=not never_sent,
+    )
+
+
+def is_retryable(exc: BaseException, call: Call[Any]) -> bool:
+    """Transient failures are retried; a run creation only when re-sending cannot duplicate it.
+
+    For a creating request that means: the connection was never made, or the server refused it
+    outright with 429. A 502/504 or a broken connection may hide a run that was created.
+    """
+    if isinstance(exc, LangGraphStreamInterruptedError):
+        return False
+    if isinstance(exc, LangGraphConnectionError):
+        return not (call.creates_run and exc.may_have_reached_server)
+    if isinstance(exc, LangGraphHTTPError) and exc.status_code in RETRYABLE_STATUS:
+        return not call.creates_run or exc.status_code == 429
+    return False
+
+
+def retry_wait(exc: BaseException | None, backoff: float) -> float:
+    """Seconds to wait before the next try: the backoff, but never less than ``Retry-After``."""
+    retry_after = getattr(exc, "retry_after", None)
+    return max(backoff, retry_after) if retry_after is not None else backoff
+
+
+def retry_after_too_long(exc: BaseException | None, policy: RetryPolicy) -> bool:
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and retry_after > policy.max_retry_after
+
+
+class Rejoin(Exception):
+    """A long poll broke off after the server accepted it: join the run instead.
+
+    Raised out of the retry loop (it is never retryable), so that the request which created
+    the run is not sent again whatever happens to the join.
+    """
+
+    def __init__(self, call: Call[Any]) -> None:
+        super().__init__(call.path)
+        self.call = call
+
+
+def broken_body(
+    call: Call[Any], response: httpx.Response, exc: httpx.TransportError, base_url: str
+) -> Exception:
+    """What to raise when the answer broke off after the server accepted the request.
+
+    A long poll re-joins the run named by ``Location``; anything else fails, naming the run the
+    server had already created (from ``Content-Location``) so nothing is lost silently.
+    """
+    location = response.headers.get("location")
+    if not response.is_error and call.follow_location and location and location.endswith("/join"):
+        return Rejoin(
+            Call(
+                "GET",
+                location,
+                headers=call.headers,
+                follow_location=True,
+                long_poll=True,
+                decode=call.decode,
+                retry=call.retry,
+            )
+        )
+    error = transport_error(call, exc, base_url)
+    meta = run_metadata(response)
+    if meta and not response.is_error:
+        error.args = (
+            f"{error.args[0]}; the server had created run {meta['run_id']} on thread "
+            f"{meta['thread_id']}",
+        )
+    return error
+
