@@ -36,7 +36,7 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
 )
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.runs import RunRef
+from airflow_lg.runs import RunRef, parse_status
 from airflow_lg.schema import OnPreviousFailure, Run, RunCreate, RunStatus
 
 T = TypeVar("T")
@@ -105,6 +105,7 @@ class TaskRuns:
         self.on_previous_failure = on_previous_failure
         self.key = task_key(context)
         self._replaced: str | None = None  # the failed run of an earlier try being re-run
+        self._replaced_items: dict[int, str] = {}  # the same, per batch item
 
     @property
     def first_try(self) -> bool:
@@ -137,7 +138,7 @@ class TaskRuns:
         run = self._stored() or self.find(thread_id)
         if run is None:
             return None
-        run_id, status = run["run_id"], RunStatus(run["status"])
+        run_id, status = run["run_id"], parse_status(run["status"])
         if status.is_active():
             self.log.info("Re-attaching to run %s (%s) of an earlier try", run_id, status)
             return run
@@ -215,6 +216,7 @@ class TaskRuns:
     def previous_items(self, count: int) -> dict[int, RunRef]:
         """Items earlier tries created, by index: the newest run of each, if it is going or
         succeeded (adopted). A failed one is created again, or refused."""
+        self._replaced_items = {}
         if not self.reattach or self.first_try:
             return {}
         adopted = {}
@@ -226,6 +228,8 @@ class TaskRuns:
                     f"item #{index}'s {run} of an earlier try ended with status {run.status} "
                     "and on_previous_failure='fail'"
                 )
+            else:
+                self._replaced_items[index] = run.run_id
         return adopted
 
     def create_items(
@@ -246,7 +250,12 @@ class TaskRuns:
                 if not self.reattach:
                     raise
                 seen = self._items_on_server(len(items))
-                created.update({i: seen[i].ids for i in todo if i in seen})
+                # what this try created; never the failed run of an earlier try it replaces
+                created.update({
+                    i: seen[i].ids
+                    for i in todo
+                    if i in seen and seen[i].run_id != self._replaced_items.get(i)
+                })  # fmt: skip
                 todo = [i for i in todo if i not in created]
                 if not todo:
                     return created

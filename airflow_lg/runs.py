@@ -52,6 +52,11 @@ class RunRef:
     status: RunStatus | None = None
     detail: str | None = None
 
+    def __post_init__(self) -> None:
+        # RunRef("T", "R", "success") means RunStatus.SUCCESS: statuses are compared by identity
+        if self.status is not None and not isinstance(self.status, RunStatus):
+            object.__setattr__(self, "status", parse_status(self.status))
+
     @classmethod
     def of(cls, run: Mapping[str, Any]) -> RunRef:
         """The reference of a run as the server answers it (a Run, or the ids of a new run),

@@ -230,19 +230,23 @@ def validate_event(event: Any) -> WaitEvent:
     return WaitEvent.from_dict(event)
 
 
-def resume(hook: LangGraphHook, event: Any) -> list[RunRef] | None:
+def resume(
+    hook: LangGraphHook, event: Any, deadline_reason: DeadlineReason | None = None
+) -> list[RunRef] | None:
     """Where a deferred task picks up: the trigger's runs, each with how it ended; None when a
     join answered before its run ended (never seen) and the caller must wait again.
 
     A ``deadline`` or ``failed`` event raises what the task fails with: the wait's own timeout,
     Airflow's ``execution_timeout`` or the sensor's ``timeout``, or the error that ended the
-    wait. Runs a join saw end (``ended``) have their status read here, concurrently.
+    wait; ``deadline_reason`` overrides the event's (a sensor's deadline is always its timeout,
+    also for a trigger an earlier version deferred). Runs a join saw end (``ended``) have their
+    status read here, concurrently.
     """
-    checked = validate_event(event)
+    checked = event if isinstance(event, WaitEvent) else validate_event(event)
     if checked.status == "failed":
         raise LangGraphError(f"waiting for the LangGraph run(s) failed: {checked.message}")
     if checked.status == "deadline":
-        raise _deadline_error(checked.reason or "wait_timeout", checked.message)
+        raise _deadline_error(deadline_reason or checked.reason or "wait_timeout", checked.message)
     runs = list(checked.runs)
     ended = [i for i, ref in enumerate(runs) if ref.status is RunStatus.ENDED]
     if not ended:

@@ -207,16 +207,18 @@ def settings_from_connection(
         timeout=_timeout(extra.get("timeout")),
         verify=_verify(extra.get("verify")),
         retry=RetryPolicy().merged(retry),
-        max_connections=_positive_int("max_connections", extra.get("max_connections"), 100),
+        max_connections=_positive_int("max_connections", extra.get("max_connections")),
         max_concurrent_requests=_positive_int(
-            "max_concurrent_requests", extra.get("max_concurrent_requests"), 10
+            "max_concurrent_requests", extra.get("max_concurrent_requests")
         ),
         studio_url_template=extra.get("studio_url_template") or None,
     )
 
 
-def _positive_int(name: str, value: Any, default: int) -> int:
+def _positive_int(name: str, value: Any) -> int:
+    """A count from the extras; unset means ClientSettings' default for that field."""
     if value is None or value == "":
+        default: int = ClientSettings.__dataclass_fields__[name].default  # type: ignore[assignment]
         return default
     try:
         number = int(value)

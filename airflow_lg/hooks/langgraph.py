@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -200,7 +201,9 @@ class LangGraphHook(BaseHook):
         """Run ``work`` (which may use this hook's async methods) to completion from sync code,
         in an event loop of its own; the async clients it opened close with that loop. The
         operators wait and read outcomes this way in a worker, with the code the triggerer
-        runs. The connection is looked up the sync way first, as a worker does."""
+        runs. The connection is looked up the sync way first, as a worker does. Called where a
+        loop already runs in this thread (a notebook, an async caller), it runs in a thread of
+        its own rather than fail."""
         self.settings  # noqa: B018
 
         async def run() -> T:
@@ -209,7 +212,12 @@ class LangGraphHook(BaseHook):
             finally:
                 await POOLS.aclose()
 
-        return asyncio.run(run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(run())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="airflow-lg") as pool:
+            return pool.submit(asyncio.run, run()).result()
 
     def __enter__(self) -> LangGraphHook:
         return self

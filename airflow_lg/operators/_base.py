@@ -32,6 +32,7 @@ from airflow_lg.waiting import (
     WaitOptions,
     cancel_runs,
     resume,
+    validate_event,
     wait_for_runs,
 )
 
@@ -186,6 +187,9 @@ class WaitingMixin:
             return list(runs)
         options = self.wait_options(context)
         if self.deferrable:
+            for ref in runs:  # what is known without asking: a new run's answer says pending
+                if ref.status is not None:
+                    self.log.info("LangGraph %s is %s", ref, ref.status)
             self.defer(  # type: ignore[attr-defined]
                 trigger=LangGraphRunTrigger(
                     self._active_runs,
@@ -209,11 +213,12 @@ class WaitingMixin:
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: its event checked and its runs' ends read
         (:func:`airflow_lg.waiting.resume`), then finish like a sync wait."""
-        runs = resume(self.hook, event)
-        if runs is None:  # a join answered before its run ended (never seen): wait again
-            refs = [RunRef.from_dict(r).ids for r in (event or {})["runs"]]
-            return self.complete(context, self.wait_for(context, refs))
-        self._active_runs = [ref.ids for ref in runs]
+        checked = validate_event(event)
+        self._active_runs = [ref.ids for ref in checked.runs]  # a kill from now on cancels them
+        runs = resume(self.hook, checked)
+        if runs is None or not all(ref.is_final for ref in runs):
+            # a join answered before its run ended (never seen): wait again
+            return self.complete(context, self.wait_for(context, self._active_runs))
         return self.complete(context, runs)
 
     def complete(self, context: Any, runs: list[RunRef]) -> Any:

@@ -124,12 +124,12 @@ class _RunRequestOperator(LangGraphBaseOperator):
         ti.xcom_push(key="thread_id", value=run.get("thread_id"))
         ti.xcom_push(key="assistant_id", value=self.assistant_id)
         thread_id = run.get("thread_id")
-        ref = RunRef(thread_id or "", run["run_id"], None)
+        ref = RunRef(thread_id or "", run["run_id"])
         if thread_id:
-            status = run.get("status")
-            ref = RunRef.of(run) if status is not None else ref
+            self._active_runs = [ref]  # first: a kill from now on cancels it
             task_runs.record(ref)
-            self._active_runs = [ref.ids]
+            if run.get("status") is not None:
+                ref = RunRef.of(run)
         self._run = ref
         self.log.info(_HOW_LOGGED[how], run["run_id"], thread_id)
         return ref

@@ -136,7 +136,7 @@ class RunStatusSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        runs = resume(self.hook, event)
+        runs = resume(self.hook, event, deadline_reason="sensor_timeout")
         if runs is None:  # a join answered early (never seen): wait again
             return self.execute(context)
         answer = self._judge(context, runs[0])

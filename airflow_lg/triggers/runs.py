@@ -56,7 +56,7 @@ class LangGraphRunTrigger(BaseTrigger):
     def __init__(
         self,
         runs: Sequence[RunRef | Mapping[str, Any]],
-        options: WaitOptions | Mapping[str, Any] | None = None,
+        options: WaitOptions | Mapping[str, Any] | str | None = None,
         *,
         langgraph_conn_id: str = LangGraphHook.default_conn_name,
         cancel_on_kill: bool = True,
@@ -64,6 +64,8 @@ class LangGraphRunTrigger(BaseTrigger):
         **legacy: Any,
     ) -> None:
         super().__init__()
+        if isinstance(options, str):  # 0.1's signature: (runs, langgraph_conn_id, ...)
+            langgraph_conn_id, options = options, None
         self.runs = _refs(runs)
         self.options = _options(options, legacy)
         self.langgraph_conn_id = langgraph_conn_id

@@ -110,6 +110,28 @@ def test_a_retry_after_success_returns_the_output_without_running_the_agent_agai
     assert len(_runs_of(LangGraphHook(conn_id), ti)) == 1
 
 
+def test_a_retrys_log_says_it_reused_or_re_attached_never_that_it_created(
+    conn: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a post-mortem must not read a re-attach as a second run
+    conn_id = conn()
+    ti = TaskInstance()
+    sleeper = {"assistant_id": "sleeper", "input": {"seconds": 2}}
+    going = _create(conn_id, **sleeper, wait_for_completion=False)
+    run_id = going.execute(ti.context())["run_id"]
+    assert f"LangGraph run {run_id} created on thread" in capsys.readouterr().out
+    ti.try_number = 2
+    _create(conn_id, **sleeper).execute(ti.context())
+    log = capsys.readouterr().out
+    assert f"LangGraph run {run_id} on thread {task_thread_id(ti.key)}: re-attached" in log
+    assert "created on thread" not in log
+    ti.try_number = 3
+    _create(conn_id, **sleeper).execute(ti.context())
+    log = capsys.readouterr().out
+    assert f"LangGraph run {run_id} on thread {task_thread_id(ti.key)}: reusing its output" in log
+    assert "created on thread" not in log
+
+
 def test_a_retry_while_the_run_goes_on_re_attaches_to_it(conn: Callable[..., str]) -> None:
     conn_id = conn()
     ti = TaskInstance()
@@ -332,6 +354,37 @@ def test_a_gateway_error_on_a_batch_sends_only_what_is_missing(
     summary = _batch(conn_id).execute(ti.context())
     assert summary["counts"] == {"success": 4}
     assert len(_batch_runs(LangGraphHook(conn_id), ti)) == 4
+
+
+def test_a_retried_batch_re_runs_a_failed_item_even_when_its_creation_is_refused_once(
+    conn: Callable[..., str], fault_proxy: Any
+) -> None:
+    # The look after a refused creation finds the earlier try's failed run of that item: it is
+    # what the retry replaces, not what it created.
+    conn_id = conn(fault_proxy.url, retry={"max_attempts": 3, "min_wait": 0.05})
+    ti = TaskInstance()
+    payloads = [
+        {"assistant_id": "sleeper", "input": {"seconds": 0.1}},
+        {"assistant_id": "failing", "input": {"reason": "first try"}},
+    ]
+    def batch(items: list[dict[str, Any]]) -> BatchRunOperator:
+        return BatchRunOperator(
+            task_id="agent", assistant_id="sleeper", payloads=items, poll_interval=0.3,
+            langgraph_conn_id=conn_id,
+        )  # fmt: skip
+
+    with pytest.raises(LangGraphError, match="1 of 2 runs did not succeed"):
+        batch(payloads).execute(ti.context())
+    ti.try_number = 2
+    fault_proxy.respond(503, method="POST", path="^/runs/batch$", times=1)  # never forwarded
+    # (the retry's item 1 succeeds, as a flaky agent's second attempt might)
+    retried = [payloads[0], {"assistant_id": "sleeper", "input": {"seconds": 0.2}}]
+    summary = batch(retried).execute(ti.context())
+
+    assert summary["counts"] == {"success": 2}
+    assert [r["output"]["slept"] for r in summary["runs"]] == [0.1, 0.2]
+    sent = [len(r.json()) for r in fault_proxy.find("POST", "^/runs/batch$")]
+    assert sent == [2, 1, 1]  # both items; then the failed one, refused once and sent again
 
 
 @TRIALS

@@ -331,3 +331,28 @@ async def test_health_and_info_describe_the_server(lg: Transport) -> None:
     assert (await lg.health())["ok"] is True
     info = await lg.info()
     assert info["version"] == "0.16.7"
+
+
+async def test_a_v2_stream_yields_the_sdks_typed_parts(lg: Transport) -> None:
+    thread = await lg.create_thread()
+    parts = await lg.stream_run(
+        thread["thread_id"], "test_agent", input=SEED_INPUT, stream_mode="updates", version="v2"
+    )
+    assert all(set(p) == {"type", "ns", "data", "interrupts"} for p in parts)
+    updates = [p["data"] for p in parts if p["type"] == "updates"]
+    assert [next(iter(u)) for u in updates] == ["foo", "bar", "baz"]
+
+
+async def test_the_sdks_newer_run_and_thread_parameters_reach_the_server(lg: Transport) -> None:
+    thread = await lg.create_thread(metadata={"case": "sdk-parity"})
+    result = await lg.wait_run(
+        thread["thread_id"], "test_agent", input=SEED_INPUT, strict_resume=False,
+        langsmith_tracing={"project_name": "airflow-lg-tests"},
+    )  # fmt: skip
+    assert result == SEED_RESULT
+    found = await lg.search_threads(
+        ids=[thread["thread_id"]], select=["thread_id", "status"], limit=5
+    )
+    assert found == [{"thread_id": thread["thread_id"], "status": "idle"}]
+    [state] = await lg.get_thread_history(thread["thread_id"], limit=1, select=["values"])
+    assert state["values"] == SEED_RESULT

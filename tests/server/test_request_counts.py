@@ -55,6 +55,12 @@ def _defer_and_resume(operator: Any, context: dict[str, Any]) -> Any:
     return getattr(operator, deferred.value.method_name)(context, event)
 
 
+def _wait_operator(conn_id: str) -> WaitRunOperator:
+    return WaitRunOperator(
+        task_id="agent", assistant_id="test_agent", input=SEED_INPUT, langgraph_conn_id=conn_id
+    )
+
+
 def test_a_deferred_join_mode_run_costs_four_requests(
     fault_proxy: Any, conn_to: Callable[[str], str]
 ) -> None:
@@ -83,11 +89,7 @@ def test_a_sync_wait_run_costs_three_requests(
     fault_proxy: Any, conn_to: Callable[[str], str]
 ) -> None:
     ti = TaskInstance()
-    operator = WaitRunOperator(
-        task_id="agent", assistant_id="test_agent", input=SEED_INPUT,
-        langgraph_conn_id=conn_to(fault_proxy.url),
-    )  # fmt: skip
-    assert operator.execute(ti.context()) == SEED_RESULT
+    assert _wait_operator(conn_to(fault_proxy.url)).execute(ti.context()) == SEED_RESULT
 
     thread = task_thread_id(ti.key)
     run_id = ti.xcoms["run_id"]
@@ -103,11 +105,7 @@ def test_a_retry_looks_for_the_earlier_try_before_creating(
 ) -> None:
     ti = TaskInstance()
     ti.try_number = 2
-    operator = WaitRunOperator(
-        task_id="agent", assistant_id="test_agent", input=SEED_INPUT,
-        langgraph_conn_id=conn_to(fault_proxy.url),
-    )  # fmt: skip
-    assert operator.execute(ti.context()) == SEED_RESULT
+    assert _wait_operator(conn_to(fault_proxy.url)).execute(ti.context()) == SEED_RESULT
 
     thread = task_thread_id(ti.key)
     assert _sent(fault_proxy)[:2] == [

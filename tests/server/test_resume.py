@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_lg.exceptions import LangGraphRunFailedError
+from airflow_lg.exceptions import LangGraphError, LangGraphRunFailedError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator
 from airflow_lg.sensors.runs import RunStatusSensor
@@ -108,3 +108,14 @@ def test_a_sensor_resumed_from_a_join_reads_how_its_run_ended(hook: LangGraphHoo
         sensor.execute_complete(_context(), _event(going))
     assert deferred.value.trigger.serialize()[1]["options"]["read_status"] is False
     hook.cancel_run(going["thread_id"], going["run_id"])
+
+
+def test_a_sensor_resumed_after_its_run_was_deleted_fails_saying_so(hook: LangGraphHook) -> None:
+    ended = _run(hook, "test_agent", SEED_INPUT)
+    hook.delete_run(ended["thread_id"], ended["run_id"])
+    sensor = RunStatusSensor(
+        task_id="watch", thread_id=ended["thread_id"], run_id=ended["run_id"],
+        deferrable=True, wait_mode="join", langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    with pytest.raises(LangGraphError, match="no longer exists: the run was deleted"):
+        sensor.execute_complete(_context(), _event(ended))

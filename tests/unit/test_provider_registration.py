@@ -117,3 +117,25 @@ def test_the_airflow_cli_shows_the_provider(tmp_path):
     assert json.loads(done.stdout) == [
         {"Provider": "airflow-lg", "Version": airflow_lg.__version__}
     ]
+
+
+@pytest.mark.parametrize(
+    ("section", "classes"),
+    [
+        ("operators", {"CreateRunOperator", "WaitRunOperator", "BatchRunOperator"}),
+        ("sensors", {"RunStatusSensor"}),
+        ("triggers", {"LangGraphRunTrigger"}),
+    ],
+)
+def test_provider_info_declares_every_operator_sensor_and_trigger_module(section, classes):
+    import importlib
+
+    (entry,) = get_provider_info()[section]
+    assert entry["integration-name"] == "LangGraph"
+    found = {
+        name
+        for module in entry["python-modules"]
+        for name in vars(importlib.import_module(module))
+        if name in classes
+    }
+    assert found == classes

@@ -137,3 +137,44 @@ def test_a_trigger_event_is_checked_at_the_boundary() -> None:
     with pytest.raises(LangGraphError, match="unknown run status"):
         WaitEvent.from_dict({"status": "done", "runs": [{"thread_id": "T", "run_id": "R",
                                                           "status": "over"}]})
+
+
+def test_a_run_ref_given_a_plain_status_holds_the_enum() -> None:
+    ref = RunRef("T", "R", "success")  # type: ignore[arg-type]
+    assert ref.status is RunStatus.SUCCESS and ref.is_final
+    assert outcome_of(ref, {"values": {}, "tasks": [], "next": []}).outcome is Outcome.SUCCESS
+
+
+def test_a_trigger_built_with_0_1s_positional_connection_id_still_works() -> None:
+    trigger = LangGraphRunTrigger([{"thread_id": "T", "run_id": "R"}], "lg", poll_interval=2)
+    assert (trigger.langgraph_conn_id, trigger.options.poll_interval) == ("lg", 2.0)
+
+
+def test_a_sensor_deadline_is_its_timeout_whatever_the_event_says() -> None:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    from airflow_lg.exceptions import LangGraphWaitTimeoutError
+    from airflow_lg.hooks.langgraph import LangGraphHook
+    from airflow_lg.waiting import resume
+
+    # as a trigger deferred by 0.1 reports it: no sensor reason in its kwargs
+    event = WaitEvent("deadline", (RunRef("T", "R"),), "late", "wait_timeout").to_dict()
+    with pytest.raises(AirflowSensorTimeout, match="sensor timeout reached: late"):
+        resume(LangGraphHook("unused"), event, deadline_reason="sensor_timeout")
+    with pytest.raises(LangGraphWaitTimeoutError, match="wait_timeout reached: late"):
+        resume(LangGraphHook("unused"), event)
+
+
+async def test_blocking_work_runs_even_where_an_event_loop_already_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_lg.hooks.langgraph import LangGraphHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LG_BLOCKING", json.dumps({"conn_type": "langgraph", "host": "http://x"})
+    )
+
+    async def work() -> str:
+        return "done"
+
+    assert LangGraphHook("lg_blocking").blocking(work()) == "done"  # a loop runs: this test's
