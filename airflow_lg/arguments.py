@@ -7,6 +7,7 @@ The choices come from the Literals of :mod:`airflow_lg.schema`, written there on
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from airflow_lg.exceptions import LangGraphConfigError
@@ -42,6 +43,14 @@ _JSON_ARGUMENTS = ("input", "command", "config", "context", "metadata")
 def templated(value: Any) -> bool:
     """A value Airflow will render later (or an XComArg): it can only be checked then."""
     return (isinstance(value, str) and "{{" in value) or type(value).__name__.endswith("XComArg")
+
+
+def for_task(task_id: str, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run an argument check, naming the task in what it refuses."""
+    try:
+        check(*args, **kwargs)
+    except LangGraphConfigError as exc:
+        raise LangGraphConfigError(f"task {task_id!r}: {exc}") from None
 
 
 def check_choice(name: str, value: Any) -> None:

@@ -13,7 +13,6 @@ The reads are written once, async; sync callers run them through
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import Outcome, RunStatus, ThreadState, interrupts_of
+from airflow_lg.waiting import bounded_gather
 
 _NO_RESULT: Any = object()
 _UNKNOWN_ERROR = {
@@ -60,13 +60,7 @@ def read_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[Run
 
 
 async def aread_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunOutcome]:
-    limit = asyncio.Semaphore(_READ_CONCURRENCY)
-
-    async def one(ref: RunRef) -> RunOutcome:
-        async with limit:
-            return await _read_alone(hook, ref)
-
-    return list(await asyncio.gather(*(one(ref) for ref in refs)))
+    return await bounded_gather(_READ_CONCURRENCY, lambda ref: _read_alone(hook, ref), refs)
 
 
 async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:

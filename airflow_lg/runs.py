@@ -58,10 +58,10 @@ class RunRef:
             object.__setattr__(self, "status", parse_status(self.status))
 
     @classmethod
-    def of(cls, run: Mapping[str, Any]) -> RunRef:
+    def of(cls, run: RunRef | Mapping[str, Any]) -> RunRef:
         """The reference of a run as the server answers it (a Run, or the ids of a new run),
-        with its status when it has one."""
-        return cls.from_dict(run)
+        with its status when it has one; a RunRef is returned as it is."""
+        return run if isinstance(run, RunRef) else cls.from_dict(run)
 
     @classmethod
     def from_dict(cls, value: Any) -> RunRef:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from airflow_lg.exceptions import (
     LangGraphConnectionError,
@@ -28,6 +28,9 @@ from airflow_lg.exceptions import (
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.runs import RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 POLL_INTERVAL = 5.0
 FAILURE_BUDGET = 5
@@ -96,6 +99,19 @@ class WaitDeadlineExceeded(LangGraphWaitTimeoutError):
 # ---- the wait -----------------------------------------------------------------------------------
 
 
+async def bounded_gather(
+    limit: int, work: Callable[[T], Awaitable[R]], items: Sequence[T]
+) -> list[R]:
+    """``work`` on every item concurrently, at most ``limit`` at once; results in order."""
+    gate = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> R:
+        async with gate:
+            return await work(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
 async def wait_for_runs(
     hook: LangGraphHook,
     runs: Sequence[RunRef | Mapping[str, Any]],
@@ -105,7 +121,7 @@ async def wait_for_runs(
     """Wait until every run (a RunRef, or a Run as the server answered it) reaches a stop
     status; return each with its status, in the order given. Raises WaitDeadlineExceeded, the
     error that exhausted the failure budget, or a non-transient error (a rejected key)."""
-    refs = [ref.ids if isinstance(ref, RunRef) else RunRef.of(ref).ids for ref in runs]
+    refs = [RunRef.of(ref).ids for ref in runs]
     limit = asyncio.Semaphore(max(1, options.concurrency))
     tasks = [asyncio.ensure_future(_wait_one(hook, ref, options, limit, log)) for ref in refs]
     timeout = None if options.deadline is None else max(0.0, options.deadline - time.time())
@@ -246,7 +262,7 @@ def resume(
     if checked.status == "failed":
         raise LangGraphError(f"waiting for the LangGraph run(s) failed: {checked.message}")
     if checked.status == "deadline":
-        raise _deadline_error(deadline_reason or checked.reason or "wait_timeout", checked.message)
+        raise deadline_error(deadline_reason or checked.reason or "wait_timeout", checked.message)
     runs = list(checked.runs)
     ended = [i for i, ref in enumerate(runs) if ref.status is RunStatus.ENDED]
     if not ended:
@@ -260,19 +276,17 @@ def resume(
 
 
 async def _read_statuses(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunRef]:
-    limit = asyncio.Semaphore(CONCURRENCY)
+    async def read(ref: RunRef) -> RunRef:
+        try:
+            return ref.with_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
+        except LangGraphNotFoundError:
+            return ref.missing()
 
-    async def one(ref: RunRef) -> RunRef:
-        async with limit:
-            try:
-                return ref.with_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
-            except LangGraphNotFoundError:
-                return ref.missing()
-
-    return list(await asyncio.gather(*(one(ref) for ref in refs)))
+    return await bounded_gather(CONCURRENCY, read, refs)
 
 
-def _deadline_error(reason: str, message: str | None) -> BaseException:
+def deadline_error(reason: str, message: str | None) -> BaseException:
+    """What a task fails with when a wait's deadline passed, by the deadline's reason."""
     if reason == "execution_timeout":
         from airflow.sdk.exceptions import AirflowTaskTimeout
 
@@ -299,18 +313,16 @@ def _report_cancel(log: Any, ref: RunRef, action: str, error: BaseException | No
 async def acancel_runs(hook: LangGraphHook, runs: Sequence[RunRef], action: str, log: Any) -> None:
     """Cancel the runs concurrently, each tried twice at most. A run that already ended (404)
     is fine; other failures are logged, never raised."""
-    limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
 
     async def cancel(ref: RunRef) -> None:
-        async with limit:
-            try:
-                await hook.acancel_run(ref.thread_id, ref.run_id, action=action, retry=CANCEL_RETRY)
-            except Exception as exc:
-                _report_cancel(log, ref, action, exc)
-            else:
-                _report_cancel(log, ref, action, None)
+        try:
+            await hook.acancel_run(ref.thread_id, ref.run_id, action=action, retry=CANCEL_RETRY)
+        except Exception as exc:
+            _report_cancel(log, ref, action, exc)
+        else:
+            _report_cancel(log, ref, action, None)
 
-    await asyncio.gather(*(cancel(ref) for ref in runs))
+    await bounded_gather(_CANCEL_CONCURRENCY, cancel, runs)
 
 
 def cancel_runs(conn_id: str, runs: Sequence[RunRef], action: str, log: Any) -> None:

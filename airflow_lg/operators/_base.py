@@ -14,9 +14,9 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
-from airflow_lg.arguments import check_choice
+from airflow_lg.arguments import check_choice, for_task
 from airflow_lg.exactly_once import TaskRuns
-from airflow_lg.exceptions import LangGraphConfigError, LangGraphWaitTimeoutError
+from airflow_lg.exceptions import LangGraphConfigError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunRef
 from airflow_lg.schema import (
@@ -31,6 +31,7 @@ from airflow_lg.waiting import (
     WaitDeadlineExceeded,
     WaitOptions,
     cancel_runs,
+    deadline_error,
     resume,
     validate_event,
     wait_for_runs,
@@ -85,10 +86,7 @@ class LangGraphBaseOperator(BaseOperator):
 
     def check(self, check: Any, *args: Any, **kwargs: Any) -> None:
         """Run an argument check, naming this task in what it refuses."""
-        try:
-            check(*args, **kwargs)
-        except LangGraphConfigError as exc:
-            raise LangGraphConfigError(f"task {self.task_id!r}: {exc}") from None
+        for_task(self.task_id, check, *args, **kwargs)
 
     @cached_property
     def hook(self) -> LangGraphHook:
@@ -208,7 +206,7 @@ class WaitingMixin:
             return self.hook.blocking(waited)
         except WaitDeadlineExceeded as exc:
             self._cancel(exc.pending)  # type: ignore[attr-defined]
-            raise LangGraphWaitTimeoutError(f"wait_timeout reached: {exc}") from exc
+            raise deadline_error(exc.reason, str(exc)) from exc
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: its event checked and its runs' ends read

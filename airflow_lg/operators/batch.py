@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import XComArg
 
-from airflow_lg.exactly_once import BATCH_INDEX, TaskRuns
+from airflow_lg.exactly_once import BATCH_INDEX, TaskRuns, airflow_identity
 from airflow_lg.exceptions import (
     LangGraphConfigError,
     LangGraphConnectionError,
@@ -92,7 +92,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             )
         if not source:
             raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
-        identity = self.task_runs(context).identity()
+        identity = airflow_identity(context)
         items: list[RunCreate] = []
         for index, entry in enumerate(source):
             chunk_number = index // self.chunk_size

@@ -9,14 +9,14 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_lg.arguments import check_choice
+from airflow_lg.arguments import check_choice, for_task
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import default_deferrable
 from airflow_lg.outcomes import read_outcome
 from airflow_lg.runs import RunRef
-from airflow_lg.schema import TERMINAL_RUN_STATUSES, OnInterrupt, WaitMode
+from airflow_lg.schema import TERMINAL_RUN_STATUSES, OnInterrupt, RunStatus, WaitMode
 from airflow_lg.triggers.runs import LangGraphRunTrigger
 from airflow_lg.waiting import FAILURE_BUDGET, WaitOptions, resume
 
@@ -66,10 +66,7 @@ class RunStatusSensor(BaseSensorOperator):
         self.on_interrupt = on_interrupt
         self.failure_budget = failure_budget
         for name in ("wait_mode", "on_interrupt"):
-            try:
-                check_choice(name, getattr(self, name))
-            except LangGraphConfigError as exc:
-                raise LangGraphConfigError(f"task {self.task_id!r}: {exc}") from None
+            for_task(self.task_id, check_choice, name, getattr(self, name))
 
     @cached_property
     def hook(self) -> LangGraphHook:
@@ -94,7 +91,7 @@ class RunStatusSensor(BaseSensorOperator):
                     context["ti"].xcom_push(key="interrupts", value=outcome.interrupts)
                 output = outcome.result(self.on_interrupt)
             return PokeReturnValue(is_done=True, xcom_value=output)
-        if status in self.failure_statuses or (status is not None and status == "missing"):
+        if status in self.failure_statuses or status is RunStatus.MISSING:
             read_outcome(self.hook, ref).result(self.on_interrupt)
             raise LangGraphError(f"LangGraph run {self.run_id} reached failure status {status}")
         if status is not None and status.is_terminal():

@@ -20,10 +20,6 @@ from airflow_lg.waiting import (
 )
 
 
-def _refs(runs: Sequence[RunRef | Mapping[str, Any]]) -> list[RunRef]:
-    return [(r if isinstance(r, RunRef) else RunRef.from_dict(r)).ids for r in runs]
-
-
 def _options(
     options: WaitOptions | Mapping[str, Any] | None, legacy: dict[str, Any]
 ) -> WaitOptions:
@@ -66,7 +62,7 @@ class LangGraphRunTrigger(BaseTrigger):
         super().__init__()
         if isinstance(options, str):  # 0.1's signature: (runs, langgraph_conn_id, ...)
             langgraph_conn_id, options = options, None
-        self.runs = _refs(runs)
+        self.runs = [RunRef.of(ref).ids for ref in runs]
         self.options = _options(options, legacy)
         self.langgraph_conn_id = langgraph_conn_id
         self.cancel_on_kill = cancel_on_kill

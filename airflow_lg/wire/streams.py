@@ -66,18 +66,7 @@ class StreamCursor:
         if not (self.stream.resumable and self.thread_id and self.run_id):
             return False
         self._tail_checked = True
-        self.stream = replace(
-            join_stream(
-                self.thread_id,
-                self.run_id,
-                stream_mode=self.stream.resume_modes,
-                last_event_id=self.last_event_id,
-                headers=without_last_event_id(self.stream.call.headers),
-                retry=self.stream.call.retry,
-            ),
-            resumable=True,
-            version=self.stream.version,
-        )
+        self.stream = self._rejoin(self.last_event_id)
         return True
 
     def resume(self, cause: Exception, max_breaks: int) -> StreamCall:
@@ -107,16 +96,23 @@ class StreamCursor:
                 run_id=self.run_id,
                 thread_id=self.thread_id,
             ) from None
-        resumed = join_stream(
+        self.stream = self._rejoin(self.last_event_id or "-1")
+        return self.stream
+
+    def _rejoin(self, last_event_id: str) -> StreamCall:
+        """The join-stream call that replays what came after ``last_event_id``, asking for
+        what the original stream asked for."""
+        assert self.thread_id and self.run_id  # checked by both callers
+        call = self.stream.call
+        rejoin = join_stream(
             self.thread_id,
             self.run_id,
             stream_mode=self.stream.resume_modes,
-            last_event_id=self.last_event_id or "-1",
+            last_event_id=last_event_id,
             headers=without_last_event_id(call.headers),
             retry=call.retry,
         )
-        self.stream = replace(resumed, resumable=True, version=self.stream.version)
-        return self.stream
+        return replace(rejoin, resumable=True, version=self.stream.version)
 
     def accepted(self, parts: list[StreamPart]) -> Iterator[Any]:
         """The parts the caller has not seen yet, in the stream's version."""
