@@ -71,8 +71,10 @@ def check_run_arguments(**arguments: Any) -> None:
             except (TypeError, ValueError) as exc:
                 raise LangGraphConfigError(f"{name} is not JSON-serializable: {exc}") from None
     after = arguments.get("after_seconds")
-    if after is not None and not templated(after) and (
-        not isinstance(after, int) or isinstance(after, bool) or after < 0
+    if (
+        after is not None
+        and not templated(after)
+        and (not isinstance(after, int) or isinstance(after, bool) or after < 0)
     ):
         raise LangGraphConfigError(f"after_seconds must be an integer >= 0, got {after!r}")
     config, context = arguments.get("config"), arguments.get("context")

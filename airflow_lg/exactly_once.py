@@ -23,6 +23,7 @@ This module decides; the operators say what to create and push what Airflow show
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,12 +33,14 @@ from airflow_lg.exceptions import (
     LangGraphConflictError,
     LangGraphConnectionError,
     LangGraphError,
+    LangGraphHTTPError,
     LangGraphNotFoundError,
     LangGraphServerError,
 )
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunRef, parse_status
 from airflow_lg.schema import OnPreviousFailure, Run, RunCreate, RunStatus
+from airflow_lg.wire.fallbacks import no_such_endpoint
 
 T = TypeVar("T")
 
@@ -66,12 +69,17 @@ def task_thread_id(key: str) -> str:
     return str(uuid.uuid5(THREAD_NAMESPACE, key))
 
 
+def item_thread_id(key: str, index: int) -> str:
+    """The thread of batch item ``index`` where the server has no batch endpoint."""
+    return task_thread_id(f"{key}#{index}")
+
+
 def airflow_identity(context: Any) -> dict[str, Any]:
     """Run metadata that traces a run on the server back to its task instance; the task key
     is what a later try looks for."""
     ti = context["ti"]
     logical_date = context.get("logical_date")
-    return {
+    identity = {
         TASK_KEY: task_key(context),
         "airflow_dag_id": ti.dag_id,
         "airflow_task_id": ti.task_id,
@@ -80,6 +88,8 @@ def airflow_identity(context: Any) -> dict[str, Any]:
         "airflow_try_number": ti.try_number,
         "airflow_logical_date": logical_date.isoformat() if logical_date else None,
     }
+    # No None values: aegra accepts only str, int, float and bool in metadata (422 otherwise).
+    return {name: value for name, value in identity.items() if value is not None}
 
 
 class TaskRuns:
@@ -106,6 +116,7 @@ class TaskRuns:
         self.key = task_key(context)
         self._replaced: str | None = None  # the failed run of an earlier try being re-run
         self._replaced_items: dict[int, str] = {}  # the same, per batch item
+        self._item_threads: set[str] = set()
 
     @property
     def first_try(self) -> bool:
@@ -180,13 +191,18 @@ class TaskRuns:
         raise AssertionError("unreachable")
 
     def find(self, thread_id: str) -> Run | None:
-        """The newest run on ``thread_id`` created for this task instance, or None."""
+        """The newest run on ``thread_id`` created for this task instance, or None.
+
+        On the task instance's own thread every run is one of its tries, so the newest is
+        taken as it is: a server may keep no run metadata (aegra). On a user's thread only the
+        task key in the run's metadata tells."""
+        owned = thread_id == task_thread_id(self.key) or thread_id in self._item_threads
         try:
-            runs = self.hook.list_runs(thread_id, limit=_LOOKUP_LIMIT)
+            runs = self.hook.list_runs(thread_id, limit=1 if owned else _LOOKUP_LIMIT)
         except LangGraphNotFoundError:
             return None
         for run in runs:  # newest first
-            if (run.get("metadata") or {}).get(TASK_KEY) == self.key:
+            if owned or (run.get("metadata") or {}).get(TASK_KEY) == self.key:
                 return run
         return None
 
@@ -232,20 +248,18 @@ class TaskRuns:
                 self._replaced_items[index] = run.run_id
         return adopted
 
-    def create_items(
-        self,
-        items: Sequence[RunCreate],
-        indexes: list[int],
-        create_batch: Callable[[list[RunCreate]], list[Run]],
-    ) -> dict[int, RunRef]:
+    def create_items(self, items: Sequence[RunCreate], indexes: list[int]) -> dict[int, RunRef]:
         """Create these items once. After a lost answer or a gateway error, the items the
-        server has are adopted and only the others are sent again. Other errors raise."""
+        server has are adopted and only the others are sent again. Other errors raise.
+
+        Where the server has no batch endpoint (aegra), each item is created on a thread of
+        its own derived from the task and the index, exactly like a single run."""
         created: dict[int, RunRef] = {}
         todo = list(indexes)
         policy = self.hook.settings.retry
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                answer = create_batch([items[i] for i in todo])
+                answer = self.hook.create_batch_strict([items[i] for i in todo])
             except (LangGraphConnectionError, LangGraphServerError) as exc:
                 if not self.reattach:
                     raise
@@ -263,9 +277,31 @@ class TaskRuns:
                     raise
                 self._pause(attempt, f"Creating {len(todo)} items failed ({exc})")
                 continue
+            except LangGraphHTTPError as exc:
+                if not no_such_endpoint(exc):
+                    raise
+                self.log.info("The server has no batch endpoint: creating items one by one")
+                return {**created, **self._create_each(items, todo)}
             created.update({i: RunRef.of(r).ids for i, r in zip(todo, answer, strict=True)})
             return created
         raise AssertionError("unreachable")
+
+    def _create_each(self, items: Sequence[RunCreate], indexes: list[int]) -> dict[int, RunRef]:
+        created = {}
+        for index in indexes:
+            thread_id = item_thread_id(self.key, index)
+            self._item_threads.add(thread_id)
+            self._replaced = self._replaced_items.get(index)
+            arguments: dict[str, Any] = {**items[index], "if_not_exists": "create"}
+            arguments["multitask_strategy"] = "reject"
+            arguments.pop("on_completion", None)  # a thread run keeps its thread anyway
+            run = self.create(
+                thread_id,
+                create=functools.partial(self.hook.create_run, thread_id, **arguments),
+                adopt=lambda found: found,
+            )
+            created[index] = RunRef.of(run).ids
+        return created
 
     def _items_on_server(self, count: int) -> dict[int, RunRef]:
         """The newest run of each item index of this task instance (batch runs are stateless:
@@ -284,5 +320,13 @@ class TaskRuns:
                     if runs:
                         newest[index] = RunRef.of(runs[0])
             if len(threads) < _SEARCH_PAGE:
-                return newest
+                break
             offset += _SEARCH_PAGE
+        for index in range(count):  # items created one by one, each on its own thread
+            if index not in newest:
+                thread_id = item_thread_id(self.key, index)
+                self._item_threads.add(thread_id)
+                run = self.find(thread_id)
+                if run is not None:
+                    newest[index] = RunRef.of(run)
+        return newest

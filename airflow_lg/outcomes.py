@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError
+from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError, LangGraphServerError
+from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import Outcome, RunStatus, ThreadState, interrupts_of
@@ -29,6 +30,8 @@ _UNKNOWN_ERROR = {
 }
 # Batch outcome reads at once; join (for error details) is a long poll, outside the hook's gate.
 _READ_CONCURRENCY = 50
+# Checkpoints looked through for a run's own where the server cannot filter history by run.
+_HISTORY_SCAN = 50
 
 
 def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
@@ -41,8 +44,9 @@ def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> 
 async def aread_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
     if ref.status is RunStatus.MISSING:
         return outcome_of(ref, None)
-    checkpoint = await _last_checkpoint(hook, ref)
-    error = await _error_of(hook, ref) if ref.status is RunStatus.ERROR else None
+    with riding_outages():  # the run has ended: a server away now is waited for
+        checkpoint = await _last_checkpoint(hook, ref)
+        error = await _error_of(hook, ref) if ref.status is RunStatus.ERROR else None
     return outcome_of(ref, checkpoint, error, result)
 
 
@@ -60,7 +64,8 @@ def read_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[Run
 
 
 async def aread_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunOutcome]:
-    return await bounded_gather(_READ_CONCURRENCY, lambda ref: _read_alone(hook, ref), refs)
+    with riding_outages():
+        return await bounded_gather(_READ_CONCURRENCY, lambda ref: _read_alone(hook, ref), refs)
 
 
 async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
@@ -71,7 +76,8 @@ async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
     except LangGraphNotFoundError:
         return outcome_of(ref, None)  # deleted with its run
     checkpoint: ThreadState | None
-    if thread.get("status") in ("idle", "error"):
+    # aegra's threads carry no values: there, the checkpoint is read
+    if thread.get("status") in ("idle", "error") and "values" in thread:
         checkpoint = {"values": thread.get("values"), "tasks": [], "next": []}
     else:
         checkpoint = await _last_checkpoint(hook, ref)
@@ -90,7 +96,22 @@ async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | No
         )
     except LangGraphNotFoundError:
         return None  # deleted: rolled back, or a stateless run with on_completion="delete"
+    except LangGraphServerError:
+        # aegra fails a history filtered by metadata (500): look through the newest
+        # checkpoints for the run's own instead.
+        return await _last_checkpoint_unfiltered(hook, ref)
     return history[0] if history else None
+
+
+async def _last_checkpoint_unfiltered(hook: LangGraphHook, ref: RunRef) -> ThreadState | None:
+    try:
+        history = await hook.aget_thread_history(ref.thread_id, limit=_HISTORY_SCAN)
+    except LangGraphNotFoundError:
+        return None
+    for checkpoint in history:  # newest first
+        if (checkpoint.get("metadata") or {}).get("run_id") == ref.run_id:
+            return checkpoint
+    return None
 
 
 async def _error_of(hook: LangGraphHook, ref: RunRef) -> dict[str, Any] | None:
@@ -126,18 +147,20 @@ def outcome_of(
             if isinstance(result, dict)
             else result
         )
-    if status is RunStatus.SUCCESS:
+    # Paused is read from where the run stopped, never from its status alone: langgraph-api
+    # says `success` for a run paused by interrupt(), aegra says `interrupted` — which on
+    # langgraph-api means cancelled with action="interrupt", leaving nodes still to run but
+    # no interrupt payload. So `interrupted` is a pause only when the agent asked something.
+    if status in (RunStatus.SUCCESS, RunStatus.INTERRUPTED):
         interrupts, waiting = _pause_of(checkpoint, result)
-        if not (interrupts or waiting):
-            return RunOutcome(**ids, outcome=Outcome.SUCCESS, output=values)
-        output = (
-            {**values, "__interrupt__": interrupts}
-            if interrupts and isinstance(values, dict)
-            else values
-        )
-        return RunOutcome(
-            **ids, outcome=Outcome.PAUSED, output=output, interrupts=interrupts, next=waiting
-        )
+        if interrupts or (waiting and status is RunStatus.SUCCESS):
+            if interrupts and isinstance(values, dict):
+                values = {**values, "__interrupt__": interrupts}
+            return RunOutcome(
+                **ids, outcome=Outcome.PAUSED, output=values, interrupts=interrupts, next=waiting
+            )
+    if status is RunStatus.SUCCESS:
+        return RunOutcome(**ids, outcome=Outcome.SUCCESS, output=values)
     if status is RunStatus.ERROR:
         return RunOutcome(**ids, outcome=Outcome.ERROR, error=error or _UNKNOWN_ERROR)
     if status is RunStatus.TIMEOUT:

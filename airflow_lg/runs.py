@@ -26,6 +26,11 @@ MISSING_DETAIL = (
     "which vanishes when it ends)"
 )
 
+LOST_IN_OUTAGE_DETAIL = (
+    "the server lost it while it was away (a server that keeps runs in memory, such as "
+    "`langgraph dev`, loses the runs it was running when it is killed)"
+)
+
 
 def parse_status(value: Any) -> RunStatus:
     """A status as a server (or a trigger event) gives it; an unknown one is an error naming it,
@@ -92,9 +97,9 @@ class RunRef:
     def with_status(self, status: str) -> RunRef:
         return replace(self, status=parse_status(status))
 
-    def missing(self) -> RunRef:
-        """The same run, reported as gone from the server."""
-        return replace(self, status=RunStatus.MISSING, detail=MISSING_DETAIL)
+    def missing(self, detail: str = MISSING_DETAIL) -> RunRef:
+        """The same run, reported as gone from the server (``detail``: the likely reason)."""
+        return replace(self, status=RunStatus.MISSING, detail=detail)
 
     @property
     def is_final(self) -> bool:

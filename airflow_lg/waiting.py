@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -25,8 +26,10 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphWaitTimeoutError,
 )
+from airflow_lg.hooks._outages import ride_from_now as ride_from_now  # for the operators
+from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
-from airflow_lg.runs import RunRef, parse_status
+from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
 
 T = TypeVar("T")
@@ -121,7 +124,13 @@ async def wait_for_runs(
     """Wait until every run (a RunRef, or a Run as the server answered it) reaches a stop
     status; return each with its status, in the order given. Raises WaitDeadlineExceeded, the
     error that exhausted the failure budget, or a non-transient error (a rejected key)."""
-    refs = [RunRef.of(ref).ids for ref in runs]
+    with riding_outages():  # the tasks below copy the context: they ride too
+        return await _wait_for_all([RunRef.of(ref).ids for ref in runs], hook, options, log)
+
+
+async def _wait_for_all(
+    refs: list[RunRef], hook: LangGraphHook, options: WaitOptions, log: Any
+) -> list[RunRef]:
     limit = asyncio.Semaphore(max(1, options.concurrency))
     tasks = [asyncio.ensure_future(_wait_one(hook, ref, options, limit, log)) for ref in refs]
     timeout = None if options.deadline is None else max(0.0, options.deadline - time.time())
@@ -152,6 +161,8 @@ async def _wait_one(
             status = await _check(hook, ref, options, limit, log)
         except LangGraphNotFoundError:
             log.warning("LangGraph %s no longer exists", ref)
+            if (await hook.atransport()).outage.was_away:
+                return ref.missing(LOST_IN_OUTAGE_DETAIL)
             return ref.missing()
         except TRANSIENT_ERRORS as exc:
             failures += 1
@@ -224,8 +235,11 @@ class WaitEvent:
     @classmethod
     def from_dict(cls, event: Any) -> WaitEvent:
         """The event, checked before anything acts on it."""
-        if not isinstance(event, Mapping) or event.get("status") not in ("done", "deadline",
-                                                                           "failed"):
+        if not isinstance(event, Mapping) or event.get("status") not in (
+            "done",
+            "deadline",
+            "failed",
+        ):
             raise LangGraphError(f"unexpected trigger event: {event!r:.300}")
         runs = event.get("runs")
         if not isinstance(runs, list) or not runs:
@@ -276,13 +290,15 @@ def resume(
 
 
 async def _read_statuses(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunRef]:
-    async def read(ref: RunRef) -> RunRef:
-        try:
-            return ref.with_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
-        except LangGraphNotFoundError:
-            return ref.missing()
+    with riding_outages():
+        return await bounded_gather(CONCURRENCY, functools.partial(_read_status, hook), refs)
 
-    return await bounded_gather(CONCURRENCY, read, refs)
+
+async def _read_status(hook: LangGraphHook, ref: RunRef) -> RunRef:
+    try:
+        return ref.with_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
+    except LangGraphNotFoundError:
+        return ref.missing()
 
 
 def deadline_error(reason: str, message: str | None) -> BaseException:

@@ -113,29 +113,38 @@ def _exclusive(name: str) -> Iterator[None]:
 
 
 def ensure_server_venv(repo_root: Path | str = REPO_ROOT) -> Path:
-    """Build ``<repo>/.venv-server`` from the lock when missing or stale; return its langgraph.
+    """Build ``<repo>/.venv-server`` (``langgraph dev``) when missing or stale; return its
+    ``langgraph`` executable."""
+    return ensure_venv(SERVER_VENV, SERVER_LOCK, "python3.11", "langgraph", repo_root)
+
+
+def ensure_venv(
+    name: str, lock: Path | str, python: str, executable: str, repo_root: Path | str = REPO_ROOT
+) -> Path:
+    """Build the venv ``<repo>/<name>`` from ``lock`` with uv when missing or stale; return the
+    path of its ``bin/<executable>``.
 
     The lock's sha256 is stored in the venv, so an unchanged lock costs one file read.
     """
     root = Path(repo_root).resolve()
-    venv, lock = root / SERVER_VENV, root / SERVER_LOCK
-    langgraph, stamp = venv / "bin" / "langgraph", venv / _LOCK_STAMP
+    venv, lock = root / name, root / lock
+    target, stamp = venv / "bin" / executable, venv / _LOCK_STAMP
     digest = _lock_digest(lock)
-    if _is_current(langgraph, stamp, digest):
-        return langgraph
+    if _is_current(target, stamp, digest):
+        return target
     with _exclusive(str(venv)):
-        if _is_current(langgraph, stamp, digest):  # another process built it meanwhile
-            return langgraph
+        if _is_current(target, stamp, digest):  # another process built it meanwhile
+            return target
         uv = _uv_command()
         if not (venv / "bin" / "python").exists():
-            _run([*uv, "venv", "--quiet", "--clear", "-p", "python3.11", str(venv)])
+            _run([*uv, "venv", "--quiet", "--clear", "-p", python, str(venv)])
         stamp.unlink(missing_ok=True)
         env = {**os.environ, "VIRTUAL_ENV": str(venv)}
         _run([*uv, "pip", "sync", "--quiet", str(lock)], env=env, cwd=root)
-        if not langgraph.exists():
-            raise AgentServerError(f"{lock} did not install a `langgraph` executable")
+        if not target.exists():
+            raise AgentServerError(f"{lock} did not install a `{executable}` executable")
         stamp.write_text(digest + "\n")
-    return langgraph
+    return target
 
 
 def _is_current(langgraph: Path, stamp: Path, digest: str) -> bool:
@@ -302,17 +311,13 @@ class AgentServer:
         """Start the process and return once it serves ``/ok`` on our port; raise otherwise."""
         if self.running:
             raise AgentServerError(f"server already running as pid {self.pid}")
-        command = [
-            str(self.langgraph), "dev", "--no-browser", "--no-reload",
-            "--host", HOST, "--port", str(self.port),
-            "--n-jobs-per-worker", str(self.n_jobs_per_worker), "--config", self.config,
-        ]  # fmt: skip
+        command = self.command()
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 command,
                 cwd=self.workdir,
-                env=server_environment(self.env),
+                env=server_environment(self.server_env()),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -325,6 +330,26 @@ class AgentServer:
             self.stop()
             raise
 
+    kind = "dev"
+    """Which server this is: ``dev`` (``langgraph dev``); subclasses name theirs."""
+    ready_path = "/ok"
+
+    def command(self) -> list[str]:
+        """The command line that serves ``agents/`` on our port (run in the workdir)."""
+        return [
+            str(self.langgraph), "dev", "--no-browser", "--no-reload",
+            "--host", HOST, "--port", str(self.port),
+            "--n-jobs-per-worker", str(self.n_jobs_per_worker), "--config", self.config,
+        ]  # fmt: skip
+
+    def server_env(self) -> dict[str, str]:
+        """What the process gets on top of ``server_environment()``."""
+        return self.env
+
+    def is_ready(self, body: object) -> bool:
+        """Whether ``ready_path``'s JSON says the server is up: ``{"ok": true, ...}``."""
+        return isinstance(body, dict) and body.get("ok") is True
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -333,7 +358,7 @@ class AgentServer:
                 self._check_ownership()
                 return
             if time.monotonic() > deadline:
-                raise self._error(f"/ok did not answer within {timeout:.0f} s")
+                raise self._error(f"{self.ready_path} did not answer within {timeout:.0f} s")
             time.sleep(0.1)
 
     def _check_alive_and_port(self) -> None:
@@ -347,11 +372,10 @@ class AgentServer:
 
     def _answers_ok(self) -> bool:
         try:
-            body = _get_json(f"{self.url}/ok", timeout=1.0)
+            body = _get_json(f"{self.url}{self.ready_path}", timeout=1.0)
         except (OSError, ValueError):
             return False
-        # The server answers {"ok": true, "services": {}}.
-        return isinstance(body, dict) and body.get("ok") is True
+        return self.is_ready(body)
 
     def _check_ownership(self) -> None:
         assert self._process is not None
@@ -375,14 +399,15 @@ class AgentServer:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.new_log().splitlines()[-lines:])
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM the process group, SIGKILL it after ``timeout`` seconds. Idempotent."""
+    def stop(self, timeout: float = STOP_TIMEOUT, signum: signal.Signals = signal.SIGTERM) -> None:
+        """``signum`` (SIGTERM) to the process group, SIGKILL after ``timeout`` seconds.
+        Idempotent."""
         process, self._process = self._process, None
         _RUNNING.discard(self)
         if process is None:
             return
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            _signal_group(process.pid, signum)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -391,9 +416,16 @@ class AgentServer:
         # Children that outlived the leader (none expected) go with the group.
         _signal_group(process.pid, signal.SIGKILL)
 
-    def restart(self, timeout: float = START_TIMEOUT) -> None:
-        """Stop, then start again on the same port and workdir: threads and runs persist."""
-        self.stop()
+    def restart(
+        self,
+        timeout: float = START_TIMEOUT,
+        signum: signal.Signals = signal.SIGTERM,
+        down_for: float = 0.0,
+    ) -> None:
+        """Stop (by ``signum``), stay down ``down_for`` seconds, then start again on the same
+        port and workdir (or database): threads and runs persist."""
+        self.stop(signum=signum)
+        time.sleep(down_for)
         self.launch(timeout)
 
     def detach(self) -> None:

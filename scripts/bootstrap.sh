@@ -3,6 +3,10 @@
 #   .venv         the provider, Apache Airflow and the dev tools, from requirements/dev.txt
 #   .venv-server  a LangGraph Agent Server (langgraph dev), from requirements/server.txt; it
 #                 cannot share a virtualenv with Airflow 3.3 (conflicting structlog pins)
+#   .venv-server-pg, .venv-server-aegra
+#                 langgraph-api on PostgreSQL + Redis, and aegra (Python 3.12), from
+#                 requirements/server-pg.txt and server-aegra.txt; PostgreSQL and
+#                 redis-server from Debian's packages when missing (scripts/server_beds.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +17,4 @@ fi
 VIRTUAL_ENV=.venv uv pip sync --quiet requirements/dev.txt
 VIRTUAL_ENV=.venv uv pip install --quiet --no-deps --editable .
 .venv/bin/python scripts/agent_server.py setup
+.venv/bin/python scripts/server_beds.py setup

@@ -4,6 +4,9 @@
 #   unit    pure logic, no server                         tests/unit
 #   server  the hook against a real LangGraph Agent Server tests/server
 #   dags    real DAGs through dag.test(), real server      tests/dags
+#   compatibility  the hook, the example DAGs and outages against every server of the
+#           runs API: langgraph dev, langgraph-api on PostgreSQL + Redis, aegra
+#                                                          tests/compatibility
 #   e2e     a real Airflow deployment (api-server, scheduler, dag-processor, triggerer)
 #                                                          tests/e2e
 #   bench   the benchmarks' quick smoke run (no timing)  tests/bench
@@ -18,7 +21,7 @@ echo "== lint and types"
 .venv/bin/ruff check airflow_lg tests example_dags scripts agents bench
 .venv/bin/mypy
 
-for tier in unit server dags e2e bench; do
+for tier in unit server dags compatibility e2e bench; do
   echo "== tier: $tier"
   .venv/bin/python -m pytest -p no:cacheprovider "tests/$tier"
 done

@@ -103,6 +103,9 @@ class ClientSettings:
     # sizes the async pool; bench/ measured 10 as the cheapest for 1,000 waits in a triggerer.
     max_concurrent_requests: int = 10
     studio_url_template: str | None = None
+    # Seconds a wait rides out a server that is away (unreachable, or 502/503/504 from its
+    # gateway) — a deploy or a restart of the agent server — before the task fails.
+    outage_budget: float = 300.0
 
     def request_headers(self) -> dict[str, str]:
         """Headers sent with every request; the key only when one is configured."""
@@ -212,7 +215,22 @@ def settings_from_connection(
             "max_concurrent_requests", extra.get("max_concurrent_requests")
         ),
         studio_url_template=extra.get("studio_url_template") or None,
+        outage_budget=_seconds("outage_budget", extra.get("outage_budget")),
     )
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A duration from the extras (>= 0); unset means ClientSettings' default for it."""
+    if value is None or value == "":
+        default: float = ClientSettings.__dataclass_fields__[name].default  # type: ignore[assignment]
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0 or isinstance(value, bool):
+        raise LangGraphConfigError(f"extra {name!r} must be seconds >= 0, got {value!r}")
+    return number
 
 
 def _positive_int(name: str, value: Any) -> int:

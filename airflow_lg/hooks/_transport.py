@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from airflow_lg import wire
 from airflow_lg.exceptions import LangGraphError
+from airflow_lg.hooks._outages import OUTAGE_RETRY_WAIT, Outage
 from airflow_lg.hooks._settings import ClientSettings
 from airflow_lg.wire import Call, SSEParser, StreamCall, StreamCursor
 
@@ -64,19 +65,28 @@ def _client_args(settings: ClientSettings, limits: httpx.Limits) -> dict[str, An
     }
 
 
-def _retry_kwargs(call: Call[Any], settings: ClientSettings, log: Any) -> dict[str, Any]:
-    """tenacity settings for one call: what to retry, how long to wait, when to give up."""
+def _retry_kwargs(
+    call: Call[Any], settings: ClientSettings, log: Any, outage: Outage
+) -> dict[str, Any]:
+    """tenacity settings for one call: what to retry, how long to wait, when to give up.
+    Inside a wait, an outage is tried again until the connection's outage budget is spent."""
     policy = call.retry or settings.retry
 
     def wait(state: RetryCallState) -> float:
+        if outage.active and wire.is_outage(_exception(state)):
+            return OUTAGE_RETRY_WAIT
         return wire.retry_wait(_exception(state), policy.backoff(state.attempt_number))
 
     def stop(state: RetryCallState) -> bool:
+        if outage.rides(_exception(state)):
+            return False
         return state.attempt_number >= policy.max_attempts or wire.retry_after_too_long(
             _exception(state), policy
         )
 
     def before_sleep(state: RetryCallState) -> None:
+        if outage.active:
+            return  # logged once when it began
         log.warning(
             "LangGraph %s %s failed (%s); retry %d of %d in %.1f s",
             call.method,
@@ -131,6 +141,7 @@ class SyncTransport:
     def __init__(self, settings: ClientSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
+        self.outage = Outage(settings.base_url, settings.outage_budget, log)
         self._client: httpx.Client | None = None
         key = settings.fingerprint()
         with self._gates_lock:
@@ -152,6 +163,9 @@ class SyncTransport:
             self._client.close()
             self._client = None
 
+    def _retrying(self, call: Call[Any]) -> dict[str, Any]:
+        return _retry_kwargs(call, self.settings, self.log, self.outage)
+
     def _gate(self, call: Call[Any]) -> AbstractContextManager[Any]:
         # Long polls are not counted: their number is each caller's own business.
         return nullcontext() if call.long_poll else self._gate_slot
@@ -165,7 +179,10 @@ class SyncTransport:
                 if not wire.is_retryable(exc, call):
                     raise
                 first = exc
-            return self._retry(call, first)
+            try:
+                return self._retry(call, first)
+            except LangGraphError as exc:
+                raise self.outage.exceeded(exc) from exc
         except wire.Rejoin as rejoin:
             # Outside the retry loop on purpose: whatever happens to the re-join, the request
             # that created the run must never be sent again.
@@ -173,7 +190,7 @@ class SyncTransport:
 
     def _retry(self, call: Call[T], first: LangGraphError) -> T:
         failed: LangGraphError | None = first
-        for attempt in Retrying(**_retry_kwargs(call, self.settings, self.log)):
+        for attempt in Retrying(**self._retrying(call)):
             with attempt:
                 if failed is not None:
                     error, failed = failed, None
@@ -197,13 +214,15 @@ class SyncTransport:
     def _send(self, call: Call[Any]) -> httpx.Response:
         request = self.client.build_request(**wire.request_args(call, self.settings))
         try:
-            return self.client.send(request, stream=True)
+            response = self.client.send(request, stream=True)
         except httpx.TransportError as exc:
             raise wire.transport_error(call, exc, self.settings.base_url) from exc
+        self.outage.heard(response.status_code)
+        return response
 
     def _open(self, call: Call[Any]) -> httpx.Response:
         """Send a stream request (retried like any call) and return the open response."""
-        for attempt in Retrying(**_retry_kwargs(call, self.settings, self.log)):
+        for attempt in Retrying(**self._retrying(call)):
             with attempt:
                 response = self._send(call)
                 if response.is_error:
@@ -293,7 +312,11 @@ class AsyncTransport:
     def __init__(self, settings: ClientSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
+        self.outage = Outage(settings.base_url, settings.outage_budget, log)
         self._gate_slot: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _retrying(self, call: Call[Any]) -> dict[str, Any]:
+        return _retry_kwargs(call, self.settings, self.log, self.outage)
 
     def _gate(self, call: Call[Any]) -> AbstractAsyncContextManager[Any]:
         if call.long_poll:
@@ -317,13 +340,16 @@ class AsyncTransport:
                 if not wire.is_retryable(exc, call):
                     raise
                 first = exc
-            return await self._retry(call, first)
+            try:
+                return await self._retry(call, first)
+            except LangGraphError as exc:
+                raise self.outage.exceeded(exc) from exc
         except wire.Rejoin as rejoin:
             return cast(T, await self.execute(rejoin.call))
 
     async def _retry(self, call: Call[T], first: LangGraphError) -> T:
         failed: LangGraphError | None = first
-        async for attempt in AsyncRetrying(**_retry_kwargs(call, self.settings, self.log)):
+        async for attempt in AsyncRetrying(**self._retrying(call)):
             with attempt:
                 if failed is not None:
                     error, failed = failed, None
@@ -348,12 +374,14 @@ class AsyncTransport:
         client = self.client_for(call)
         request = client.build_request(**wire.request_args(call, self.settings))
         try:
-            return await client.send(request, stream=True)
+            response = await client.send(request, stream=True)
         except httpx.TransportError as exc:
             raise wire.transport_error(call, exc, self.settings.base_url) from exc
+        self.outage.heard(response.status_code)
+        return response
 
     async def _open(self, call: Call[Any]) -> httpx.Response:
-        async for attempt in AsyncRetrying(**_retry_kwargs(call, self.settings, self.log)):
+        async for attempt in AsyncRetrying(**self._retrying(call)):
             with attempt:
                 response = await self._send(call)
                 if response.is_error:

@@ -30,7 +30,7 @@ from airflow_lg.exceptions import LangGraphError
 from airflow_lg.hooks._settings import ClientSettings, RetryPolicy, settings_from_connection
 from airflow_lg.hooks._transport import POOLS, AsyncTransport, SyncTransport
 from airflow_lg.schema import StreamPart
-from airflow_lg.wire import Call, StreamCall
+from airflow_lg.wire import Call, StreamCall, fallbacks
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,10 +44,13 @@ __all__ = ["LangGraphHook", "RetryPolicy", "StreamPart"]
 
 class _Bound(Generic[P, R]):
     """Descriptor turning a wire builder into a hook method with the builder's signature,
-    returning what its call decodes to (the SDK's TypedDict for that call)."""
+    returning what its call decodes to (the SDK's TypedDict for that call). ``fallback`` is
+    the plan (:mod:`airflow_lg.wire.fallbacks`) sent instead where a server refuses the call
+    as one it does not implement."""
 
-    def __init__(self, build: Callable[P, Any]) -> None:
+    def __init__(self, build: Callable[P, Any], fallback: fallbacks.Plan | None = None) -> None:
         self.build = build
+        self.fallback = fallback
 
     def __get__(self, hook: LangGraphHook | None, owner: type | None = None) -> Callable[P, R]:
         if hook is None:
@@ -59,23 +62,56 @@ class _Bound(Generic[P, R]):
     def bind(self, hook: LangGraphHook) -> Callable[P, R]:
         raise NotImplementedError
 
+    def plan(self, error: LangGraphError, args: Any, kwargs: Any) -> fallbacks.Fallback | None:
+        return self.fallback(error, *args, **kwargs) if self.fallback else None
+
 
 class _sync(_Bound[P, R]):
-    def __init__(self, build: Callable[P, Call[R]]) -> None:
-        super().__init__(build)
+    def __init__(self, build: Callable[P, Call[R]], fallback: fallbacks.Plan | None = None) -> None:
+        super().__init__(build, fallback)
 
     def bind(self, hook: LangGraphHook) -> Callable[P, R]:
-        return lambda *args, **kwargs: hook.transport.execute(self.build(*args, **kwargs))
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                done: R = hook.transport.execute(self.build(*args, **kwargs))
+                return done
+            except LangGraphError as error:
+                plan = self.plan(error, args, kwargs)
+                if plan is None:
+                    raise
+            results = []
+            for step in plan.steps:
+                try:
+                    results.append(hook.transport.execute(step.call))
+                except step.tolerate:
+                    results.append(None)
+            result: R = plan.combine(results)
+            return result
+
+        return run
 
 
 class _async(_Bound[P, Awaitable[R]]):
-    def __init__(self, build: Callable[P, Call[R]]) -> None:
-        super().__init__(build)
+    def __init__(self, build: Callable[P, Call[R]], fallback: fallbacks.Plan | None = None) -> None:
+        super().__init__(build, fallback)
 
     def bind(self, hook: LangGraphHook) -> Callable[P, Awaitable[R]]:
         async def run(*args: P.args, **kwargs: P.kwargs) -> R:
             transport = await hook.atransport()
-            result: R = await transport.execute(self.build(*args, **kwargs))
+            try:
+                done: R = await transport.execute(self.build(*args, **kwargs))
+                return done
+            except LangGraphError as error:
+                plan = self.plan(error, args, kwargs)
+                if plan is None:
+                    raise
+            results = []
+            for step in plan.steps:
+                try:
+                    results.append(await transport.execute(step.call))
+                except step.tolerate:
+                    results.append(None)
+            result: R = plan.combine(results)
             return result
 
         return run
@@ -238,6 +274,13 @@ class LangGraphHook(BaseHook):
         version = _server_version(info)
         return True, f"Connected to LangGraph Agent Server {version} at {self.settings.base_url}"
 
+    def create_batch_strict(self, payloads: Any, **kwargs: Any) -> list[Any]:
+        """:meth:`create_batch` without its one-create-per-item fallback: raises
+        :class:`LangGraphHTTPError` (404/405) where the server has no ``/runs/batch``, so that
+        ``BatchRunOperator`` can put each item on a thread every try finds again."""
+        result: list[Any] = self.transport.execute(wire.create_batch(payloads, **kwargs))
+        return result
+
     # ---- the runs API ------------------------------------------------------------------------
     # Each line binds one wire builder to the sync or the async transport; a method returns
     # what its builder's Call decodes to (the SDK's TypedDicts: Run, Thread, ThreadState...).
@@ -249,14 +292,14 @@ class LangGraphHook(BaseHook):
     await_run = _async(wire.wait_run)
     stream_run = _sync_stream(wire.stream_run)
     astream_run = _async_stream(wire.stream_run)
-    create_batch = _sync(wire.create_batch)
-    acreate_batch = _async(wire.create_batch)
+    create_batch = _sync(wire.create_batch, fallbacks.create_batch)
+    acreate_batch = _async(wire.create_batch, fallbacks.create_batch)
     list_runs = _sync(wire.list_runs)
     alist_runs = _async(wire.list_runs)
     get_run = _sync(wire.get_run)
     aget_run = _async(wire.get_run)
-    cancel_run = _sync(wire.cancel_run)
-    acancel_run = _async(wire.cancel_run)
+    cancel_run = _sync(wire.cancel_run, fallbacks.cancel)
+    acancel_run = _async(wire.cancel_run, fallbacks.cancel)
     delete_run = _sync(wire.delete_run)
     adelete_run = _async(wire.delete_run)
     join_run = _sync(wire.join_run)
@@ -274,7 +317,7 @@ class LangGraphHook(BaseHook):
     aget_thread_state = _async(wire.get_thread_state)
     search_threads = _sync(wire.search_threads)
     asearch_threads = _async(wire.search_threads)
-    health = _sync(wire.health)
-    ahealth = _async(wire.health)
+    health = _sync(wire.health, fallbacks.health)
+    ahealth = _async(wire.health, fallbacks.health)
     info = _sync(wire.info)
     ainfo = _async(wire.info)

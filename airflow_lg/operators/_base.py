@@ -229,4 +229,3 @@ def _check_waiting(poll_interval: float, failure_budget: int) -> None:
         raise LangGraphConfigError(f"poll_interval must be > 0, got {poll_interval!r}")
     if failure_budget < 0:
         raise LangGraphConfigError(f"failure_budget must be >= 0, got {failure_budget!r}")
-

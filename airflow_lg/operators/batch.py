@@ -142,7 +142,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         create every item again, so stop what this try started; with it, the retry adopts
         them. A transient failure that outlasted the retries is raised as it is."""
         try:
-            return once.create_items(items, indexes, self.hook.create_batch)
+            return once.create_items(items, indexes)
         except (LangGraphConnectionError, LangGraphServerError) as exc:
             if self.reattach:
                 raise

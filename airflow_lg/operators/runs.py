@@ -15,6 +15,7 @@ retry finds it again (:mod:`airflow_lg.exactly_once`).
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -30,7 +31,7 @@ from airflow_lg.operators.batch import BatchRunOperator
 from airflow_lg.outcomes import read_outcome
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import Run, RunCreateMetadata, RunStatus, StreamPart, WaitMode
-from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL
+from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL, ride_from_now
 
 __all__ = ["BatchRunOperator", "CreateRunOperator", "WaitRunOperator", "progress_line"]
 
@@ -193,6 +194,10 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
 
     def execute(self, context: Any) -> Any:
+        # In a context of its own: once the run exists, its wait rides out a server away.
+        return contextvars.copy_context().run(self._execute, context)
+
+    def _execute(self, context: Any) -> Any:
         once = self.task_runs(context)
         arguments = self.run_arguments(context, once)
         thread_id = once.thread(thread_or_none(self.thread_id), arguments)
@@ -252,6 +257,10 @@ class WaitRunOperator(_RunRequestOperator):
         self.on_disconnect = on_disconnect
 
     def execute(self, context: Any) -> Any:
+        # In a context of its own: once the run exists, its wait rides out a server away.
+        return contextvars.copy_context().run(self._execute, context)
+
+    def _execute(self, context: Any) -> Any:
         once = self.task_runs(context)
         arguments = self.run_arguments(context, once)
         thread_id = once.thread(thread_or_none(self.thread_id), arguments)
@@ -289,6 +298,7 @@ class WaitRunOperator(_RunRequestOperator):
 
         def created(meta: RunCreateMetadata) -> None:
             self.remember_run(context, once, meta, "created")
+            ride_from_now()
 
         if self.stream_mode is None:
             return self.hook.wait_run(
@@ -314,6 +324,7 @@ class WaitRunOperator(_RunRequestOperator):
     def _follow(self, context: Any, once: TaskRuns, run: Run, how: How) -> Any:
         """Wait for a run an earlier try (or a lost answer) left: join it, or replay its stream."""
         self.remember_run(context, once, run, how)
+        ride_from_now()
         if self.stream_mode is None:
             return self.hook.join_run(run["thread_id"], run["run_id"], raise_error=True)
         parts = self.hook.join_stream(

@@ -31,9 +31,11 @@ from airflow_lg.wire.responses import (
     run_metadata,
 )
 from airflow_lg.wire.retries import (
+    OUTAGE_STATUS,
     RETRYABLE_STATUS,
     Rejoin,
     broken_body,
+    is_outage,
     is_retryable,
     retry_after_too_long,
     retry_wait,
@@ -65,6 +67,7 @@ from airflow_lg.wire.threads import (
 
 __all__ = [
     "LONG_POLL_MIN_READ",
+    "OUTAGE_STATUS",
     "RETRYABLE_STATUS",
     "Call",
     "LineDecoder",
@@ -91,6 +94,7 @@ __all__ = [
     "health",
     "http_error",
     "info",
+    "is_outage",
     "is_retryable",
     "join_run",
     "join_stream",

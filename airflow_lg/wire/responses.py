@@ -72,15 +72,19 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 def http_error(response: httpx.Response) -> LangGraphHTTPError:
-    """The typed error for an HTTP error response, quoting the server's ``detail``."""
+    """The typed error for an HTTP error response, quoting the server's ``detail`` (or its
+    ``message``, where a server says it that way)."""
     try:
         body = json.loads(response.content) if response.content else None
     except ValueError:
         body = None
-    if isinstance(body, dict) and "detail" in body:
-        detail: Any = body["detail"]
-    else:
-        detail = response.text.strip() or response.reason_phrase
+    detail: Any = response.text.strip() or response.reason_phrase
+    if isinstance(body, dict):
+        # langgraph-api says {"detail": ...}; aegra {"error", "message", "details"}.
+        for key in ("detail", "message"):
+            if body.get(key) not in (None, ""):
+                detail = body[key]
+                break
     return http_error_type(response.status_code)(
         response.status_code,
         response.request.method,
@@ -114,13 +118,11 @@ def check_run_result(result: Any, response: httpx.Response, *, raise_error: bool
     )
 
 
-
 def decode_response(call: Call[T], response: httpx.Response) -> T:
     """The result of a fully read response, or its typed HTTP error."""
     if response.is_error:
         raise http_error(response)
     return call.decode(decode_body(response), response)
-
 
 
 def notify_run_created(call: Call[Any], response: httpx.Response) -> None:

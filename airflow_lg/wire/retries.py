@@ -52,6 +52,19 @@ def is_retryable(exc: BaseException, call: Call[Any]) -> bool:
     return False
 
 
+OUTAGE_STATUS = frozenset({502, 503, 504})
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """The server is away: unreachable, the connection lost, or its gateway answering
+    502/503/504 — what a restart or a deploy of the agent server looks like."""
+    if isinstance(exc, LangGraphStreamInterruptedError):
+        return False
+    if isinstance(exc, LangGraphConnectionError):
+        return True
+    return isinstance(exc, LangGraphHTTPError) and exc.status_code in OUTAGE_STATUS
+
+
 def retry_wait(exc: BaseException | None, backoff: float) -> float:
     """Seconds to wait before the next try: the backoff, but never less than ``Retry-After``."""
     retry_after = getattr(exc, "retry_after", None)
@@ -104,4 +117,3 @@ def broken_body(
             f"{meta['thread_id']}",
         )
     return error
-

@@ -19,7 +19,6 @@ def stream_part(event: str, data: str, event_id: str | None) -> StreamPart:
     return StreamPart(event or "message", decoded, event_id or None)
 
 
-
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 

@@ -207,7 +207,8 @@ async def test_transient_failures_within_the_budget_are_ridden_out_without_a_hot
 async def test_failures_beyond_the_budget_fail_the_wait_with_the_last_error(
     fault_proxy: Any, conn_to: Callable[..., str]
 ) -> None:
-    conn_id = conn_to(fault_proxy.url, retry={"max_attempts": 1})
+    # outage_budget 0: a 503 counts against failure_budget like any transient failure
+    conn_id = conn_to(fault_proxy.url, retry={"max_attempts": 1}, outage_budget=0)
     hook = LangGraphHook(conn_id)
     thread = await hook.acreate_thread()
     run = await hook.acreate_run(thread["thread_id"], "sleeper", input={"seconds": 5})

@@ -20,15 +20,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "agent_server.py"
 
 
-def _load_script() -> ModuleType:
-    if "agent_server" in sys.modules:
-        return sys.modules["agent_server"]
-    spec = importlib.util.spec_from_file_location("agent_server", SCRIPT)
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as the module ``name`` (the name a ``sys.path`` import gives)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    scripts = str(SCRIPT.parent)
+    if scripts not in sys.path:
+        sys.path.append(scripts)  # server_beds imports agent_server by name
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["agent_server"] = module  # before exec: dataclasses and pickling look it up
+    sys.modules[name] = module  # before exec: dataclasses and pickling look it up
     spec.loader.exec_module(module)
     return module
+
+
+def _load_script() -> ModuleType:
+    return load_script("agent_server")
 
 
 if TYPE_CHECKING:  # give type checkers the real names
@@ -40,7 +48,14 @@ else:
     start_server = _script.start_server
     ensure_server_venv = _script.ensure_server_venv
 
-__all__ = ["AgentServer", "AgentServerError", "ServerPool", "ensure_server_venv", "start_server"]
+__all__ = [
+    "AgentServer",
+    "AgentServerError",
+    "ServerPool",
+    "ensure_server_venv",
+    "load_script",
+    "start_server",
+]
 
 
 class ServerPool:

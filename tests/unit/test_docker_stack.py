@@ -25,7 +25,8 @@ AIRFLOW_COMPONENTS = {
     "airflow-dag-processor": ["dag-processor"],
     "airflow-triggerer": ["triggerer"],
 }
-EXPECTED_SERVICES = {*AIRFLOW_COMPONENTS, "airflow-init", "postgres", "agent-server"}
+AGENT_SERVICES = {"agent-server", "agent-postgres", "agent-redis"}
+EXPECTED_SERVICES = {*AIRFLOW_COMPONENTS, "airflow-init", "postgres", *AGENT_SERVICES}
 AIRFLOW_SERVICES = {*AIRFLOW_COMPONENTS, "airflow-init"}
 CONN_VAR = "AIRFLOW_CONN_LANGGRAPH_DEFAULT"
 DAGS_FOLDER = "/opt/airflow/dags"  # the official image's [core] dags_folder
@@ -172,24 +173,38 @@ def test_the_airflow_image_is_the_official_one_at_the_locked_version(
     assert '"apache-airflow==${AIRFLOW_VERSION}" /opt/airflow-lg' in install
 
 
-def test_the_agent_server_runs_langgraph_dev_at_the_locked_cli_version(
+def test_the_agent_server_is_langgraph_api_on_postgres_and_redis_at_the_locked_version(
     services: dict[str, dict[str, Any]],
 ) -> None:
     dockerfile = _dockerfiles(services)["agent-server"]
     instructions = _instructions(dockerfile)
     (base,) = [rest for keyword, rest in instructions if keyword == "FROM"]
     assert base.startswith("python:3.11-")
-    locked = _lock_pin(REPO / "requirements" / "server.txt", "langgraph-cli")
-    assert _args(dockerfile)["LANGGRAPH_CLI_VERSION"] == locked
-    assert any(k == "RUN" and "pip install -r /tmp/server.txt" in rest for k, rest in instructions)
+    locked = _lock_pin(REPO / "requirements" / "server-pg.txt", "langgraph-runtime-pg")
+    assert _args(dockerfile)["LANGGRAPH_RUNTIME_PG_VERSION"] == locked
+    assert any(
+        k == "RUN" and "pip install -r /tmp/server-pg.txt" in rest for k, rest in instructions
+    )
     (command,) = [json.loads(rest) for keyword, rest in instructions if keyword == "CMD"]
-    assert command[:2] == ["langgraph", "dev"]
-    for flag in ("--no-browser", "--no-reload"):
-        assert flag in command
+    assert command[:2] == ["langhost", "serve"]
     assert command[command.index("--host") + 1] == "0.0.0.0"
     assert command[command.index("--port") + 1] == "2024"
     assert services["agent-server"]["ports"] == ["2024:2024"]
     assert (REPO / "agents" / command[command.index("--config") + 1]).is_file()
+    # its storage and queue are services of the stack, started (healthy) before it
+    env = services["agent-server"]["environment"]
+    database, redis = urlsplit(env["DATABASE_URI"]), urlsplit(env["REDIS_URI"])
+    assert (database.scheme, database.hostname) == ("postgresql", "agent-postgres")
+    assert (redis.scheme, redis.hostname) == ("redis", "agent-redis")
+    postgres = services["agent-postgres"]["environment"]
+    assert database.path == f"/{postgres['POSTGRES_DB']}"
+    assert (database.username, database.password) == (
+        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"],
+    )  # fmt: skip
+    depends = services["agent-server"]["depends_on"]
+    assert {name: d["condition"] for name, d in depends.items()} == {
+        "agent-postgres": "service_healthy", "agent-redis": "service_healthy",
+    }  # fmt: skip
 
 
 def test_the_airflow_services_mount_the_examples_and_share_settings(

@@ -28,11 +28,7 @@ def test_operators_and_sensors_send_no_http_themselves(module: Path) -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.Import)
         for alias in node.names
-    } | {
-        node.module or ""
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    }
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {"httpx", "airflow_lg.wire"} & imported
     assert not any(m.startswith("airflow_lg.wire") for m in imported)
     paths = [

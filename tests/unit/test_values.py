@@ -135,8 +135,9 @@ def test_a_trigger_event_is_checked_at_the_boundary() -> None:
     assert event == {"status": "done", "runs": [ended]}
     assert WaitEvent.from_dict(event).runs[0].status is RunStatus.ENDED
     with pytest.raises(LangGraphError, match="unknown run status"):
-        WaitEvent.from_dict({"status": "done", "runs": [{"thread_id": "T", "run_id": "R",
-                                                          "status": "over"}]})
+        WaitEvent.from_dict(
+            {"status": "done", "runs": [{"thread_id": "T", "run_id": "R", "status": "over"}]}
+        )
 
 
 def test_a_run_ref_given_a_plain_status_holds_the_enum() -> None:

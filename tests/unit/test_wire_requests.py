@@ -320,8 +320,7 @@ def test_the_parity_check_catches_a_parameter_missing_on_either_side():
 
     def ours_without_params(thread_id, run_id, *, headers=None, retry=None): ...
 
-    def ours_with_more(thread_id, run_id, *, headers=None, params=None, when=None, retry=None):
-        ...
+    def ours_with_more(thread_id, run_id, *, headers=None, params=None, when=None, retry=None): ...
 
     assert parity_gaps(ours_without_params, sdk_get, {"retry"}) == [
         "missing SDK parameter 'params'"
