@@ -267,4 +267,4 @@ def test_the_docs_show_how_to_start_the_stack() -> None:
     readme = (DOCKER / "README.md").read_text()
     assert "docker compose -f docker/compose.yaml up" in readme
     assert "http://localhost:8080" in readme
-    assert "langgraph up" in readme
+    assert "langhost serve" in readme  # the production-shaped server it runs
