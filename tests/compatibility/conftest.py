@@ -9,10 +9,7 @@ Tests take ``server`` (parametrized over the three) and read what differs from
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -23,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_home import use_private_airflow_home
+from tests.support.airflow_home import migrate_airflow_db, use_private_airflow_home
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 OUTAGE_DAGS = Path(__file__).resolve().parent / "dag_files"
@@ -137,11 +134,8 @@ def lg(server: AgentServer, make_hook: Callable[..., Any], transport: str) -> It
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run(
-        [str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    """Migrate the private Airflow database once."""
+    migrate_airflow_db()
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,6 @@ triggerer is proven by tests/e2e.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_home import use_private_airflow_home
+from tests.support.airflow_home import migrate_airflow_db, use_private_airflow_home
 
 DAG_FILES = Path(__file__).parent / "dag_files"
 use_private_airflow_home(str(DAG_FILES))
@@ -40,12 +37,8 @@ class DagResult:
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    """Migrate the private Airflow database once (a subprocess: the CLI sets itself up)."""
-    airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run(
-        [str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    """Migrate the private Airflow database once."""
+    migrate_airflow_db()
 
 
 def _conn(url: str) -> str:

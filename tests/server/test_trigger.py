@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_lg.exceptions import LangGraphServerError
+from airflow_lg.exceptions import LangGraphConnectionError, LangGraphServerError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.triggers.runs import LangGraphRunTrigger
 from airflow_lg.waiting import WaitOptions, wait_for_runs
@@ -218,6 +218,27 @@ async def test_failures_beyond_the_budget_fail_the_wait_with_the_last_error(
     with pytest.raises(LangGraphServerError, match="503"):
         await wait_for_runs(hook, [run], options, log)
     assert len(fault_proxy.find("GET", r"/runs/[^/]+$")) == 3
+
+
+async def test_an_outage_longer_than_its_budget_fails_the_wait_naming_it_and_cancels_nothing(
+    fault_proxy: Any, conn_to: Callable[..., str], agent_server: Any
+) -> None:
+    conn_id = conn_to(fault_proxy.url, retry={"max_attempts": 1}, outage_budget=2)
+    hook = LangGraphHook(conn_id)
+    thread = await hook.acreate_thread()
+    run = await hook.acreate_run(thread["thread_id"], "sleeper", input={"seconds": 6})
+    fault_proxy.respond(503, method="GET", path=r"/runs/[^/]+$", times=None)
+
+    started = time.monotonic()
+    options = WaitOptions(mode="poll", poll_interval=0.2, failure_budget=0)
+    with pytest.raises(LangGraphConnectionError, match=r"away for \d+ s, longer than the "
+                       r"connection's outage_budget of 2 s; last error: .*503"):  # fmt: skip
+        await wait_for_runs(hook, [run], options, log)
+    assert 2 <= time.monotonic() - started < 6  # ridden out for the budget, no longer
+    direct = LangGraphHook(conn_to(agent_server.url))
+    going = await direct.aget_run(run["thread_id"], run["run_id"])
+    assert going["status"] in ("pending", "running")  # the server being away cancels nothing
+    await direct.acancel_run(run["thread_id"], run["run_id"])
 
 
 async def test_a_run_that_vanished_is_reported_with_the_likely_reason(

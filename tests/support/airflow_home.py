@@ -19,3 +19,16 @@ def use_private_airflow_home(dags_folder: str | None = None) -> str:
     if dags_folder:
         os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
     return home
+
+
+def migrate_airflow_db() -> None:
+    """``airflow db migrate`` on the private home (a subprocess: the CLI sets itself up)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
