@@ -37,6 +37,7 @@ from airflow_lg.exceptions import (
     LangGraphNotFoundError,
     LangGraphServerError,
 )
+from airflow_lg.hooks._outages import not_riding
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunRef, parse_status
 from airflow_lg.schema import OnPreviousFailure, Run, RunCreate, RunStatus
@@ -175,7 +176,8 @@ class TaskRuns:
         policy = self.hook.settings.retry
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                return create()
+                with not_riding():  # a creation keeps its short retries (its wait may ride)
+                    return create()
             except _MAYBE_CREATED as exc:
                 if not (self.reattach and thread_id):
                     raise
@@ -193,16 +195,17 @@ class TaskRuns:
     def find(self, thread_id: str) -> Run | None:
         """The newest run on ``thread_id`` created for this task instance, or None.
 
-        On the task instance's own thread every run is one of its tries, so the newest is
-        taken as it is: a server may keep no run metadata (aegra). On a user's thread only the
-        task key in the run's metadata tells."""
+        The task key in the run's metadata tells; on the task instance's own thread a run
+        without any key is taken too, for servers that keep no run metadata (aegra)."""
         owned = thread_id == task_thread_id(self.key) or thread_id in self._item_threads
         try:
-            runs = self.hook.list_runs(thread_id, limit=1 if owned else _LOOKUP_LIMIT)
+            runs = self.hook.list_runs(thread_id, limit=_LOOKUP_LIMIT)
         except LangGraphNotFoundError:
             return None
         for run in runs:  # newest first
-            if owned or (run.get("metadata") or {}).get(TASK_KEY) == self.key:
+            key = (run.get("metadata") or {}).get(TASK_KEY)
+            # a run of another task resuming this thread carries its own key: never ours
+            if key == self.key or (owned and key is None):
                 return run
         return None
 
@@ -281,6 +284,10 @@ class TaskRuns:
                 if not no_such_endpoint(exc):
                     raise
                 self.log.info("The server has no batch endpoint: creating items one by one")
+                if not self.reattach:  # stateless runs, as the batch would have made
+                    answer = self.hook.create_batch([items[i] for i in todo])
+                    created.update({i: RunRef.of(r).ids for i, r in zip(todo, answer, strict=True)})
+                    return created
                 return {**created, **self._create_each(items, todo)}
             created.update({i: RunRef.of(r).ids for i, r in zip(todo, answer, strict=True)})
             return created
@@ -301,6 +308,7 @@ class TaskRuns:
                 adopt=lambda found: found,
             )
             created[index] = RunRef.of(run).ids
+        self._replaced = None
         return created
 
     def _items_on_server(self, count: int) -> dict[int, RunRef]:
@@ -322,11 +330,16 @@ class TaskRuns:
             if len(threads) < _SEARCH_PAGE:
                 break
             offset += _SEARCH_PAGE
-        for index in range(count):  # items created one by one, each on its own thread
-            if index not in newest:
-                thread_id = item_thread_id(self.key, index)
-                self._item_threads.add(thread_id)
-                run = self.find(thread_id)
-                if run is not None:
-                    newest[index] = RunRef.of(run)
+        if newest:
+            return newest  # made through the batch endpoint
+        # Made one by one (no batch endpoint), each on its own thread, in index order: probe
+        # in that order and stop at the first item never made — one 404 where the server has
+        # the endpoint and nothing was made yet.
+        for index in range(count):
+            thread_id = item_thread_id(self.key, index)
+            self._item_threads.add(thread_id)
+            run = self.find(thread_id)
+            if run is None:
+                break
+            newest[index] = RunRef.of(run)
         return newest

@@ -96,7 +96,9 @@ async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | No
         )
     except LangGraphNotFoundError:
         return None  # deleted: rolled back, or a stateless run with on_completion="delete"
-    except LangGraphServerError:
+    except LangGraphServerError as exc:
+        if exc.status_code != 500:
+            raise
         # aegra fails a history filtered by metadata (500): look through the newest
         # checkpoints for the run's own instead.
         return await _last_checkpoint_unfiltered(hook, ref)

@@ -27,8 +27,9 @@ MISSING_DETAIL = (
 )
 
 LOST_IN_OUTAGE_DETAIL = (
-    "the server lost it while it was away (a server that keeps runs in memory, such as "
-    "`langgraph dev`, loses the runs it was running when it is killed)"
+    "it is gone after the server was away: the server lost it (one that keeps runs in memory, "
+    "such as `langgraph dev`, loses the runs it was running when it is killed), or it was "
+    "deleted"
 )
 
 

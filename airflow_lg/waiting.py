@@ -26,8 +26,8 @@ from airflow_lg.exceptions import (
     LangGraphServerError,
     LangGraphWaitTimeoutError,
 )
+from airflow_lg.hooks._outages import not_riding, riding_outages
 from airflow_lg.hooks._outages import ride_from_now as ride_from_now  # for the operators
-from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
@@ -338,7 +338,8 @@ async def acancel_runs(hook: LangGraphHook, runs: Sequence[RunRef], action: str,
         else:
             _report_cancel(log, ref, action, None)
 
-    await bounded_gather(_CANCEL_CONCURRENCY, cancel, runs)
+    with not_riding():  # a cancel has seconds (a kill's grace), not the outage budget
+        await bounded_gather(_CANCEL_CONCURRENCY, cancel, runs)
 
 
 def cancel_runs(conn_id: str, runs: Sequence[RunRef], action: str, log: Any) -> None:
@@ -348,7 +349,7 @@ def cancel_runs(conn_id: str, runs: Sequence[RunRef], action: str, log: Any) -> 
     (a sync wait) or in the middle of a read on the operator's client: so no event loop, a
     fresh sync client, few retries, and no exception may escape.
     """
-    with LangGraphHook(conn_id, retry=CANCEL_RETRY) as hook:
+    with LangGraphHook(conn_id, retry=CANCEL_RETRY) as hook, not_riding():
         for ref in runs:
             try:
                 hook.cancel_run(ref.thread_id, ref.run_id, action=action)

@@ -34,6 +34,17 @@ def riding_outages() -> Iterator[None]:
         _RIDING.reset(token)
 
 
+@contextlib.contextmanager
+def not_riding() -> Iterator[None]:
+    """Calls in this block keep their short retries, even inside a wait: creating a run, and
+    cancelling one (on_kill has seconds, not the outage budget)."""
+    token = _RIDING.set(False)
+    try:
+        yield
+    finally:
+        _RIDING.reset(token)
+
+
 def ride_from_now() -> None:
     """From now on in the current context, calls ride out outages (for a wait that begins in
     the middle of a call: a run created by ``wait``/``stream`` exists once its headers came).
@@ -73,7 +84,8 @@ class Outage:
 
     @property
     def active(self) -> bool:
-        return self.since is not None
+        """An outage is going on and this call rides it."""
+        return self.since is not None and riding()
 
     def heard(self, status_code: int) -> None:
         """A response arrived: any answer but a gateway's 502/503/504 ends an outage (a 404
@@ -93,7 +105,7 @@ class Outage:
 
     def exceeded(self, exc: LangGraphError) -> LangGraphError:
         """The error to raise for a call that failed past the budget: it names the outage."""
-        if self.since is None or not wire.is_outage(exc):
+        if self.since is None or not riding() or not wire.is_outage(exc):
             return exc
         away = time.monotonic() - self.since
         return LangGraphConnectionError(

@@ -283,6 +283,7 @@ class WaitRunOperator(_RunRequestOperator):
             raise
         assert self._run is not None  # remembered as soon as it existed
         run = self._run
+        ride_from_now()  # the run exists: reading its end rides out a server away
         status = self.hook.get_run(run.thread_id, run.run_id)["status"]
         return self.publish(context, read_outcome(self.hook, run.with_status(status), result))
 

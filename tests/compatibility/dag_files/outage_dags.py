@@ -16,6 +16,8 @@ _COMMON = {
     "input": {"seconds": "{{ params.seconds }}"},
     "langgraph_conn_id": "langgraph_outage",
 }
+# No transient failure is allowed to count: only riding the outage out can save the task.
+_WAITS = {"failure_budget": 0}
 
 
 def _dag(dag_id: str) -> DAG:
@@ -30,11 +32,11 @@ def _dag(dag_id: str) -> DAG:
 
 
 with _dag("outage_poll") as poll_dag:
-    CreateRunOperator(task_id="run", poll_interval=0.5, **_COMMON)  # type: ignore[arg-type]
+    CreateRunOperator(task_id="run", poll_interval=0.5, **_WAITS, **_COMMON)  # type: ignore[arg-type]
 
 with _dag("outage_deferred_join") as join_dag:
     CreateRunOperator(  # type: ignore[arg-type]
-        task_id="run", deferrable=True, wait_mode="join", poll_interval=0.5, **_COMMON
+        task_id="run", deferrable=True, wait_mode="join", poll_interval=0.5, **_WAITS, **_COMMON
     )
 
 with _dag("outage_stream") as stream_dag:
