@@ -24,8 +24,7 @@ from airflow_lg.exceptions import (
     LangGraphNotFoundError,
     LangGraphValidationError,
 )
-from airflow_lg.hooks._settings import RetryPolicy
-from airflow_lg.wire.calls import Call, Params
+from airflow_lg.wire.calls import Call
 from airflow_lg.wire.runs import cancel_run, create_run, delete_run
 from airflow_lg.wire.threads import info
 
@@ -58,43 +57,28 @@ def no_such_endpoint(error: LangGraphError) -> bool:
     return error.status_code == 405 or error.detail in ("Not Found", {"detail": "Not Found"})
 
 
-def health(error: LangGraphError, *, retry: RetryPolicy | None = None) -> Fallback | None:
+def health(error: LangGraphError, **call: Any) -> Fallback | None:
     if not isinstance(error, LangGraphNotFoundError):
         return None
-    return Fallback([Step(info(retry=retry))], combine=lambda results: {"ok": True})
+    return Fallback([Step(info(**call))], combine=lambda results: {"ok": True})
+
+
+# The plans below take the failed builder's keyword arguments as they were given (headers,
+# params, retry, ...), so the builders' signatures are written once, in runs.py.
 
 
 def create_batch(
-    error: LangGraphError,
-    payloads: Sequence[Mapping[str, Any]],
-    *,
-    headers: Mapping[str, str] | None = None,
-    params: Params | None = None,
-    retry: RetryPolicy | None = None,
+    error: LangGraphError, payloads: Sequence[Mapping[str, Any]], **call: Any
 ) -> Fallback | None:
     if not no_such_endpoint(error):
         return None
-    steps = [
-        Step(create_run(None, **dict(p), headers=headers, params=params, retry=retry))
-        for p in payloads
-    ]
-    return Fallback(steps, combine=list)
+    return Fallback([Step(create_run(None, **dict(p), **call)) for p in payloads], combine=list)
 
 
-def cancel(
-    error: LangGraphError,
-    thread_id: str,
-    run_id: str,
-    *,
-    wait: bool = False,
-    action: str = "interrupt",
-    headers: Mapping[str, str] | None = None,
-    params: Params | None = None,
-    retry: RetryPolicy | None = None,
-) -> Fallback | None:
-    if action != "rollback" or not isinstance(error, LangGraphValidationError):
+def cancel(error: LangGraphError, thread_id: str, run_id: str, **call: Any) -> Fallback | None:
+    if call.get("action") != "rollback" or not isinstance(error, LangGraphValidationError):
         return None
-    common: dict[str, Any] = {"headers": headers, "params": params, "retry": retry}
+    common = {k: v for k, v in call.items() if k not in ("wait", "action")}
     stop = cancel_run(thread_id, run_id, wait=True, action="interrupt", **common)
     # A run that ended meanwhile cannot be interrupted (404 on langgraph dev, 409 elsewhere);
     # it is deleted all the same.

@@ -82,10 +82,11 @@ def _busy_thread(url: str, timeout: float = 60.0) -> str:
 
 def _run_during(
     outage_dags: Any, dag_id: str, url: str, monkeypatch: pytest.MonkeyPatch,
-    outage: Callable[[], None],
-) -> tuple[Any, dict[str, Any], list[BaseException]]:  # fmt: skip
+    capfd: pytest.CaptureFixture[str], outage: Callable[[], None],
+) -> tuple[Any, dict[str, Any], str]:  # fmt: skip
     """dag.test() of ``dag_id`` while another thread waits for its run to start and then
-    causes ``outage``; returns the DAG run, the task's XComs and what the thread raised."""
+    causes ``outage``; checks that the outage happened and was logged once each way, and
+    returns the DAG run, the task's XComs and the log."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -102,16 +103,20 @@ def _run_during(
         except BaseException as exc:
             errors.append(exc)
 
+    capfd.readouterr()
     worker = threading.Thread(target=cause, daemon=True)
     worker.start()
     dag_run = outage_dags.get_dag(dag_id).test(run_conf={"seconds": SLEEP})
     worker.join(120)
+    log = "".join(capfd.readouterr())
+    assert not errors, errors
+    _one_outage_logged(log)
     with create_session() as session:
         rows = session.query(XComModel).filter(
             XComModel.dag_id == dag_id, XComModel.run_id == dag_run.run_id
         )
         xcoms = {r.key: XComModel.deserialize_value(r) for r in rows}
-    return dag_run, xcoms, errors
+    return dag_run, xcoms, log
 
 
 def _one_run_with_the_output(dag_run: Any, xcoms: dict[str, Any], dag_id: str) -> None:
@@ -141,21 +146,21 @@ def _one_run_lost_and_reported(dag_run: Any, xcoms: dict[str, Any], log: str) ->
     assert runs == []
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_deferred_join_rides_out_a_restart_by_sigterm(
-    kind: str, outage_dags: Any, private_server: Callable[[str], AgentServer],
+@pytest.mark.parametrize(
+    ("dag_id", "kind"),
+    [*(("outage_deferred_join", kind) for kind in KINDS), ("outage_stream", "dev")],
+)
+def test_a_wait_rides_out_a_restart_by_sigterm(
+    dag_id: str, kind: str, outage_dags: Any, private_server: Callable[[str], AgentServer],
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    """A deferred join on every server; a stream (``WaitRunOperator``) on dev."""
     server = private_server(kind)
-    capfd.readouterr()
-    dag_run, xcoms, errors = _run_during(
-        outage_dags, "outage_deferred_join", server.url, monkeypatch,
+    dag_run, xcoms, _ = _run_during(
+        outage_dags, dag_id, server.url, monkeypatch, capfd,
         lambda: server.restart(signum=signal.SIGTERM, down_for=5.0),
     )  # fmt: skip
-    log = "".join(capfd.readouterr())
-    assert not errors, errors
-    _one_outage_logged(log)
-    _one_run_with_the_output(dag_run, xcoms, "outage_deferred_join")
+    _one_run_with_the_output(dag_run, xcoms, dag_id)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -164,34 +169,14 @@ def test_a_polling_wait_rides_out_a_restart_by_sigkill(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     server = private_server(kind)
-    capfd.readouterr()
-    dag_run, xcoms, errors = _run_during(
-        outage_dags, "outage_poll", server.url, monkeypatch,
+    dag_run, xcoms, log = _run_during(
+        outage_dags, "outage_poll", server.url, monkeypatch, capfd,
         lambda: server.restart(signum=signal.SIGKILL, down_for=5.0),
     )  # fmt: skip
-    log = "".join(capfd.readouterr())
-    assert not errors, errors
-    _one_outage_logged(log)
     if KILLED_RUN[kind] == "lost":
         _one_run_lost_and_reported(dag_run, xcoms, log)
     else:
         _one_run_with_the_output(dag_run, xcoms, "outage_poll")
-
-
-def test_a_streaming_wait_rides_out_a_restart_by_sigterm(
-    outage_dags: Any, private_server: Callable[[str], AgentServer],
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    server = private_server("dev")
-    capfd.readouterr()
-    dag_run, xcoms, errors = _run_during(
-        outage_dags, "outage_stream", server.url, monkeypatch,
-        lambda: server.restart(signum=signal.SIGTERM, down_for=5.0),
-    )  # fmt: skip
-    log = "".join(capfd.readouterr())
-    assert not errors, errors
-    _one_outage_logged(log)
-    _one_run_with_the_output(dag_run, xcoms, "outage_stream")
 
 
 def test_a_wait_rides_out_a_minute_of_503(
@@ -210,12 +195,8 @@ def test_a_wait_rides_out_a_minute_of_503(
             refused.extend(r for r in proxy.requests if r.status == 503)
             proxy.clear()  # (also forgets the requests: counted just before)
 
-        capfd.readouterr()
-        dag_run, xcoms, errors = _run_during(
-            outage_dags, "outage_poll", proxy.url, monkeypatch, minute_of_503
+        dag_run, xcoms, _ = _run_during(
+            outage_dags, "outage_poll", proxy.url, monkeypatch, capfd, minute_of_503
         )
-        log = "".join(capfd.readouterr())
-        assert not errors, errors
-        _one_outage_logged(log)
         assert refused[-1].time - refused[0].time > 55  # the outage lasted the minute
         _one_run_with_the_output(dag_run, xcoms, "outage_poll")
