@@ -13,6 +13,9 @@ blocks the event loop (the dev server refuses blocking calls such as ``time.slee
   with (``command={"resume": X}``); needs a thread, whose checkpointer the server provides.
 - ``chat``: a token-streaming chat model (``GenericFakeChatModel``) over ``MessagesState`` that
   answers with a fixed sentence echoing the last human message, for ``messages-tuple`` streams.
+- ``shout``: a functional-API entrypoint whose input is a plain string (its input schema says
+  so) and whose output is that string upper-cased: a graph that takes something else than an
+  object, for the provider's input checks.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, TypedDict
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.config import get_stream_writer
+from langgraph.func import entrypoint
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
 
@@ -189,6 +193,15 @@ def _build_chat() -> Any:
     builder.add_edge(START, "respond")
     builder.add_edge("respond", END)
     return builder.compile(name="chat")
+
+
+# --- shout -----------------------------------------------------------------------------------
+
+
+@entrypoint()
+def shout(text: str) -> str:
+    """The input, upper-cased: the input schema is ``{"type": "string"}``."""
+    return text.upper()
 
 
 test_agent = _build_test_agent()

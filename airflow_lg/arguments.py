@@ -58,6 +58,17 @@ def check_choice(name: str, value: Any) -> None:
         raise LangGraphConfigError(f"{name} must be one of {CHOICES[name]}, got {value!r}")
 
 
+def check_failure_budget(failure_budget: Any) -> None:
+    if (
+        isinstance(failure_budget, bool)
+        or not isinstance(failure_budget, int)
+        or (failure_budget < 0)
+    ):
+        raise LangGraphConfigError(
+            f"failure_budget must be an integer >= 0, got {failure_budget!r}"
+        )
+
+
 def check_run_arguments(**arguments: Any) -> None:
     """Fail at DAG-parse time on run arguments the server would refuse, naming the argument."""
     for name, value in arguments.items():

@@ -36,6 +36,7 @@ from airflow_lg.exceptions import (
     LangGraphHTTPError,
     LangGraphNotFoundError,
     LangGraphServerError,
+    step,
 )
 from airflow_lg.hooks._outages import not_riding
 from airflow_lg.hooks.langgraph import LangGraphHook
@@ -147,7 +148,8 @@ class TaskRuns:
         self._replaced = None
         if not self.reattach or thread_id is None or self.first_try:
             return None
-        run = self._stored() or self.find(thread_id)
+        with step("looking for this task's run from an earlier try"):
+            run = self._stored() or self.find(thread_id)
         if run is None:
             return None
         run_id, status = run["run_id"], parse_status(run["status"])
@@ -176,12 +178,14 @@ class TaskRuns:
         policy = self.hook.settings.retry
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                with not_riding():  # a creation keeps its short retries (its wait may ride)
+                # a creation keeps its short retries (its wait may ride)
+                with not_riding(), step("creating the run"):
                     return create()
             except _MAYBE_CREATED as exc:
                 if not (self.reattach and thread_id):
                     raise
-                found = self.find(thread_id)
+                with step(f"checking whether the failed creation made a run ({exc})"):
+                    found = self.find(thread_id)
                 if found is not None and found["run_id"] != self._replaced:
                     self.log.warning(
                         "Creating the run failed (%s) but it exists: %s", exc, found["run_id"]
@@ -239,7 +243,9 @@ class TaskRuns:
         if not self.reattach or self.first_try:
             return {}
         adopted = {}
-        for index, run in self._items_on_server(count).items():
+        with step("looking for this task's batch runs from an earlier try"):
+            earlier = self._items_on_server(count)
+        for index, run in earlier.items():
             if run.status is not None and (run.status.is_active() or run.status == "success"):
                 adopted[index] = run.ids
             elif self.on_previous_failure == "fail":

@@ -9,6 +9,8 @@ one).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -16,6 +18,20 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 class LangGraphError(AirflowException):
     """Root of every error raised by airflow-lg."""
+
+
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    """Errors raised in this block lead with what the task was doing, in its user's terms
+    ("looking for an earlier try's run"), before the request that failed — whose path may
+    name a thread the user never made. The innermost step names it; the type is kept."""
+    try:
+        yield
+    except LangGraphError as exc:
+        if not getattr(exc, "step", None) and exc.args and isinstance(exc.args[0], str):
+            exc.step = what  # type: ignore[attr-defined]
+            exc.args = (f"{what}: {exc.args[0]}", *exc.args[1:])
+        raise
 
 
 class LangGraphConfigError(LangGraphError):
@@ -27,6 +43,9 @@ class LangGraphConnectionError(LangGraphError):
 
     ``may_have_reached_server`` is False only when the request provably never left (the
     connection was never established): the one case where re-sending a run creation is safe.
+    ``no_response``: the server took the request and said nothing within the call's budget.
+    ``misconfigured``: retrying cannot help (TLS spoken to a plain-HTTP port, an untrusted
+    certificate): the connection itself must change.
     """
 
     def __init__(
@@ -36,11 +55,15 @@ class LangGraphConnectionError(LangGraphError):
         method: str = "",
         path: str = "",
         may_have_reached_server: bool = True,
+        no_response: bool = False,
+        misconfigured: bool = False,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
         self.may_have_reached_server = may_have_reached_server
+        self.no_response = no_response
+        self.misconfigured = misconfigured
 
 
 class LangGraphHTTPError(LangGraphError):

@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError, LangGraphServerError
+from airflow_lg.exceptions import (
+    LangGraphError,
+    LangGraphNotFoundError,
+    LangGraphServerError,
+    step,
+)
 from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunOutcome, RunRef
@@ -44,7 +49,8 @@ def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> 
 async def aread_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
     if ref.status is RunStatus.MISSING:
         return outcome_of(ref, None)
-    with riding_outages():  # the run has ended: a server away now is waited for
+    # the run has ended: a server away now is waited for
+    with riding_outages(), step(f"reading the output of {ref}"):
         checkpoint = await _last_checkpoint(hook, ref)
         error = await _error_of(hook, ref) if ref.status is RunStatus.ERROR else None
     return outcome_of(ref, checkpoint, error, result)

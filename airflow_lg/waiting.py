@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
@@ -151,11 +151,27 @@ async def _wait_for_all(
             task.cancel()
 
 
+FIRST_POLL = 1.0
+"""Seconds before the first re-check of a run that was going: most agent runs end within
+seconds, and a task should not wait a whole ``poll_interval`` for one that ended in one."""
+
+
+def poll_delays(poll_interval: float) -> Iterator[float]:
+    """The pauses between polls: from :data:`FIRST_POLL`, doubling up to ``poll_interval``
+    (1, 2, 4, 5, 5, ... for the default 5 s) — a quick run is seen quickly, a long one costs
+    about one request per ``poll_interval``."""
+    delay = min(FIRST_POLL, poll_interval)
+    while True:
+        yield delay
+        delay = min(poll_interval, delay * 2)
+
+
 async def _wait_one(
     hook: LangGraphHook, ref: RunRef, options: WaitOptions, limit: asyncio.Semaphore, log: Any
 ) -> RunRef:
     failures = 0
     last_status = None
+    delays = poll_delays(options.poll_interval)
     while True:
         try:
             status = await _check(hook, ref, options, limit, log)
@@ -183,7 +199,7 @@ async def _wait_one(
             last_status = status
         if status in options.stop_statuses:
             return ref.with_status(status)
-        await asyncio.sleep(options.poll_interval)
+        await asyncio.sleep(next(delays))
 
 
 async def _check(

@@ -512,7 +512,7 @@ def _config_and_env(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    print(ensure_server_venv(REPO_ROOT))
+    ensure_server_venv(REPO_ROOT)  # quiet on success: the demo prints only what it came for
     return 0
 
 

@@ -2,27 +2,56 @@
 
 Used by ``scripts/demo.sh`` (after ``scripts/bootstrap.sh``): starts ``langgraph dev`` on a free
 loopback port, points the ``langgraph_default`` connection at it, runs the DAG once with
-``dag.test()`` in a throwaway Airflow home, prints what each task returned, and stops the
-server. Usage: ``python scripts/run_example.py [dag_id]``.
+``dag.test()`` in a throwaway Airflow home, and prints what a person came for — each task's
+state, where its agent run is, and the agent's answer. Airflow's own log goes to a file it
+names (``.run/demo-<dag_id>.log``); the Airflow home and the server are removed at the end.
+Usage: ``python scripts/run_example.py [dag_id]``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import agent_server  # noqa: E402
 
+LOG_DIR = REPO / ".run"
 
-def _prepare_airflow(server_url: str) -> None:
-    home = tempfile.mkdtemp(prefix="airflow-lg-demo-")
+
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Everything written to stdout and stderr in this block (Airflow's INFO lines, from this
+    process or its children) goes to ``log`` instead of the terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _prepare_airflow(home: str, server_url: str) -> None:
     os.environ.update(
         AIRFLOW_HOME=home,
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "example_dags"),
@@ -31,39 +60,96 @@ def _prepare_airflow(server_url: str) -> None:
         AIRFLOW_CONN_LANGGRAPH_DEFAULT=json.dumps({"conn_type": "langgraph", "host": server_url}),
     )
     airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([str(airflow), "db", "migrate"], check=True)
 
 
-def _run(dag_id: str) -> int:
-    from airflow.dag_processing.dagbag import DagBag
+def answer_of(value: Any) -> str:
+    """An agent's output as a person reads it: the last AI message's text when the output is a
+    conversation, the value itself when it is text, compact JSON otherwise."""
+    if isinstance(value, dict) and isinstance(value.get("messages"), list) and value["messages"]:
+        messages = value["messages"]
+        ai = [m for m in messages if isinstance(m, dict) and m.get("type") in ("ai", "assistant")]
+        last = (ai or messages)[-1]
+        content = last.get("content") if isinstance(last, dict) else last
+        if isinstance(content, list):  # content blocks
+            content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        return str(content)
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 400 else text[:400] + " ..."
+
+
+def _xcoms(session: Any, ti: Any) -> dict[str, Any]:
     from airflow.models.xcom import XComModel
+
+    rows = (
+        session.query(XComModel)
+        .filter_by(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index)
+        .all()
+    )
+    return {row.key: XComModel.deserialize_value(row) for row in rows}
+
+
+def _run(dag_id: str) -> tuple[str, list[tuple[str, str, dict[str, Any]]]]:
+    """Run the DAG once; its state, and each task's id, state and XComs in the order run."""
+    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
 
     bag = DagBag(str(REPO / "example_dags"))
     if bag.import_errors:
-        print(json.dumps(bag.import_errors, indent=2))
-        return 1
-    dag_run = bag.get_dag(dag_id).test()
-    print(f"\n=== DAG {dag_id}: {dag_run.state}")
+        raise SystemExit(f"the example DAGs do not import: {json.dumps(bag.import_errors)}")
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        raise SystemExit(f"no DAG {dag_id!r}; there are {sorted(bag.dag_ids)}")
+    dag_run = dag.test()
     with create_session() as session:
-        for ti in dag_run.get_task_instances(session=session):
-            row = (
-                session.query(XComModel)
-                .filter_by(dag_id=dag_id, run_id=dag_run.run_id, task_id=ti.task_id)
-                .filter_by(map_index=ti.map_index, key="return_value")
-                .first()
-            )
-            shown = json.dumps(XComModel.deserialize_value(row), indent=2) if row else "-"
-            print(f"--- {ti.task_id} ({ti.state}) returned:\n{shown}")
-    return 0 if str(dag_run.state) == "success" else 1
+        tis = sorted(
+            dag_run.get_task_instances(session=session),
+            key=lambda ti: (ti.start_date is None, ti.start_date, ti.task_id),
+        )
+        tasks = [(ti.task_id, str(ti.state), _xcoms(session, ti)) for ti in tis]
+    return str(dag_run.state), tasks
+
+
+def _report(dag_id: str, state: str, tasks: list[Any], seconds: float) -> None:
+    print(f"DAG {dag_id}: {state} in {seconds:.0f} s")
+    width = max(len(task_id) for task_id, _, _ in tasks)
+    answer = None
+    for task_id, task_state, xcom in tasks:
+        line = f"  {task_id:<{width}}  {task_state}"
+        if xcom.get("run_id"):
+            line += f"  LangGraph run {xcom['run_id']} on thread {xcom.get('thread_id')}"
+            if "return_value" in xcom:
+                answer = xcom["return_value"]
+        print(line)
+    if answer is not None:
+        print("The agent answered:")
+        print(f"  {answer_of(answer)}")
 
 
 def main() -> int:
     dag_id = sys.argv[1] if len(sys.argv) > 1 else "example_invoke_agent"
-    with agent_server.start_server() as server:
-        print(f"LangGraph Agent Server (bundled agents) at {server.url}")
-        _prepare_airflow(server.url)
-        return _run(dag_id)
+    LOG_DIR.mkdir(exist_ok=True)
+    log = LOG_DIR / f"demo-{dag_id}.log"
+    log.unlink(missing_ok=True)
+    home = tempfile.mkdtemp(prefix="airflow-lg-demo-")
+    print(f"airflow-lg demo: the DAG {dag_id} against the bundled agents (agents/)")
+    try:
+        with agent_server.start_server() as server:
+            print(f"  LangGraph Agent Server (langgraph dev): {server.url}, for this demo only")
+            print(f"  Airflow's own log: {log.relative_to(REPO)}")
+            with _output_to(log):
+                _prepare_airflow(home, server.url)
+                started = time.monotonic()
+                state, tasks = _run(dag_id)
+            _report(dag_id, state, tasks, time.monotonic() - started)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if state != "success":
+        print(f"The DAG run failed: the task errors are in {log.relative_to(REPO)}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

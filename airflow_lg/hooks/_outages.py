@@ -67,6 +67,7 @@ class Outage:
         self.since: float | None = None
         self.cause: BaseException | None = None
         self.was_away = False  # an outage began and ended since this transport was made
+        self.ever_heard = False  # any answer came from the server through this transport
 
     def rides(self, exc: BaseException | None) -> bool:
         """Whether the call that failed with ``exc`` is tried again as part of an outage."""
@@ -82,6 +83,12 @@ class Outage:
             )  # fmt: skip
         return now - self.since <= self.budget
 
+    def silent_server(self, exc: BaseException | None) -> bool:
+        """A call outside a wait got no answer at all, from a server this transport never
+        heard from: not a pause but a port that takes connections and never answers (or a
+        hung server). Retrying would only multiply the silence: fail now, saying so."""
+        return bool(getattr(exc, "no_response", False)) and not self.ever_heard and not riding()
+
     @property
     def active(self) -> bool:
         """An outage is going on and this call rides it."""
@@ -90,6 +97,7 @@ class Outage:
     def heard(self, status_code: int) -> None:
         """A response arrived: any answer but a gateway's 502/503/504 ends an outage (a 404
         too — the server is back, whatever it says)."""
+        self.ever_heard = True
         if status_code not in wire.OUTAGE_STATUS:
             self.answered()
 

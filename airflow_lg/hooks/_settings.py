@@ -19,9 +19,13 @@ import httpx
 
 from airflow_lg.exceptions import LangGraphConfigError
 
-DEFAULT_TIMEOUT = {"connect": 5.0, "read": 60.0, "write": 30.0, "pool": 30.0}
-"""Wait and join are long polls, but the server writes a newline every 5 s while they last, so a
-60 s read timeout never cuts a healthy long poll and still notices a dead server."""
+DEFAULT_TIMEOUT = {"connect": 5.0, "read": 60.0, "write": 30.0, "pool": 30.0, "response": 10.0}
+"""``read`` is the silence a long poll (wait, join, a stream) tolerates: the server writes a
+newline every 5 s while one lasts, so 60 s never cuts a healthy one and still notices a dead
+server. ``response`` is how long any other call waits for the server's answer: those are
+answered in milliseconds, so a server that takes the connection and never answers is reported
+in seconds, not after five 60 s silences."""
+_HTTPX_PHASES = ("connect", "read", "write", "pool")
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,8 @@ class ClientSettings:
         return headers
 
     def httpx_timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(**self.timeout)
+        """The client's default timeouts (each call sets its own: see ``wire.call_timeout``)."""
+        return httpx.Timeout(**{k: self.timeout[k] for k in _HTTPX_PHASES})
 
     def fingerprint(self) -> str:
         """A digest identifying these settings, so pooled clients are never shared across
@@ -255,7 +260,8 @@ def _json_field(name: str, raw: str) -> Any:
 
 
 def _timeout(value: Any) -> dict[str, float]:
-    """``timeout`` is one number for every phase, or an object with connect/read/write/pool."""
+    """``timeout`` is one number for every phase, or an object with connect/read/write/pool/
+    response (see :data:`DEFAULT_TIMEOUT`)."""
     timeout = dict(DEFAULT_TIMEOUT)
     if value is None or value == "":
         return timeout
@@ -272,6 +278,8 @@ def _timeout(value: Any) -> dict[str, float]:
             timeout.update({k: float(v) for k, v in value.items()})
         else:
             timeout = dict.fromkeys(timeout, float(value))
+        if not all(seconds > 0 for seconds in timeout.values()):
+            raise ValueError("not positive")
     except (TypeError, ValueError):
         raise LangGraphConfigError(
             f"extra 'timeout' must be seconds or an object of seconds, got {value!r}"

@@ -98,12 +98,18 @@ def _retry_kwargs(
         )
 
     return {
-        "retry": retry_if_exception(lambda exc: wire.is_retryable(exc, call)),
+        "retry": retry_if_exception(lambda exc: _retryable(exc, call, outage)),
         "wait": wait,
         "stop": stop,
         "before_sleep": before_sleep,
         "reraise": True,
     }
+
+
+def _retryable(exc: BaseException | None, call: Call[Any], outage: Outage) -> bool:
+    return (
+        exc is not None and wire.is_retryable(exc, call) and not outage.silent_server(exc)
+    )
 
 
 def _exception(state: RetryCallState) -> BaseException | None:
@@ -123,6 +129,14 @@ def _stream_break(
         cursor.last_event_id or "(none)",
     )
     return policy.backoff(cursor.breaks)
+
+
+def _send_error(
+    call: Call[Any], exc: httpx.TransportError, settings: ClientSettings
+) -> LangGraphError:
+    """A request that got no answer (its headers never came), as a typed error."""
+    waited = wire.read_timeout(call, settings)
+    return wire.transport_error(call, exc, settings.base_url, waited=waited)
 
 
 _UNREACHABLE = "unreachable: tenacity re-raises the last error"
@@ -176,7 +190,7 @@ class SyncTransport:
                 with self._gate(call):
                     return self._exchange(call)
             except LangGraphError as exc:
-                if not wire.is_retryable(exc, call):
+                if not _retryable(exc, call, self.outage):
                     raise
                 first = exc
             try:
@@ -216,7 +230,7 @@ class SyncTransport:
         try:
             response = self.client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise wire.transport_error(call, exc, self.settings.base_url) from exc
+            raise _send_error(call, exc, self.settings) from exc
         self.outage.heard(response.status_code)
         return response
 
@@ -337,7 +351,7 @@ class AsyncTransport:
                 async with self._gate(call):
                     return await self._exchange(call)
             except LangGraphError as exc:
-                if not wire.is_retryable(exc, call):
+                if not _retryable(exc, call, self.outage):
                     raise
                 first = exc
             try:
@@ -376,7 +390,7 @@ class AsyncTransport:
         try:
             response = await client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise wire.transport_error(call, exc, self.settings.base_url) from exc
+            raise _send_error(call, exc, self.settings) from exc
         self.outage.heard(response.status_code)
         return response
 

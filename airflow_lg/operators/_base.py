@@ -14,7 +14,7 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
-from airflow_lg.arguments import check_choice, for_task
+from airflow_lg.arguments import check_choice, check_failure_budget, for_task
 from airflow_lg.exactly_once import TaskRuns
 from airflow_lg.exceptions import LangGraphConfigError
 from airflow_lg.hooks.langgraph import LangGraphHook
@@ -117,7 +117,8 @@ class WaitingMixin:
         ``[operators] default_deferrable``).
     :param wait_mode: ``poll`` (``get_run`` every ``poll_interval`` seconds) or ``join`` (a
         long poll the server answers when the run ends: no polling delay).
-    :param poll_interval: seconds between polls, and between tries after a failure.
+    :param poll_interval: seconds between polls once a run has been going a while (the first
+        re-check comes after 1 s, then 2, 4, ... up to this), and between tries after a failure.
     :param wait_timeout: seconds to wait for the run(s) before failing (None: no limit). Distinct
         from ``execution_timeout``, which Airflow applies to the whole task.
     :param failure_budget: consecutive transient failures (server down, 5xx, 429) tolerated while
@@ -140,16 +141,16 @@ class WaitingMixin:
         wait_timeout: float | timedelta | None,
         failure_budget: int,
     ) -> None:
+        if isinstance(wait_timeout, timedelta):
+            wait_timeout = wait_timeout.total_seconds()
+        check = self.check  # type: ignore[attr-defined]
+        check(check_choice, "wait_mode", wait_mode)
+        check(_check_waiting, poll_interval, failure_budget, wait_timeout)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.wait_mode = wait_mode
         self.poll_interval = float(poll_interval)
-        if isinstance(wait_timeout, timedelta):
-            wait_timeout = wait_timeout.total_seconds()
         self.wait_timeout = wait_timeout
         self.failure_budget = failure_budget
-        check = self.check  # type: ignore[attr-defined]
-        check(check_choice, "wait_mode", wait_mode)
-        check(_check_waiting, self.poll_interval, failure_budget)
 
     def wait_options(self, context: Any) -> WaitOptions:
         """How this task waits: its mode and budgets, and the absolute time to stop — our
@@ -224,8 +225,17 @@ class WaitingMixin:
         raise NotImplementedError
 
 
-def _check_waiting(poll_interval: float, failure_budget: int) -> None:
-    if poll_interval <= 0:
+def _check_waiting(poll_interval: float, failure_budget: int, wait_timeout: float | None) -> None:
+    if not _seconds(poll_interval) or poll_interval <= 0:
         raise LangGraphConfigError(f"poll_interval must be > 0, got {poll_interval!r}")
-    if failure_budget < 0:
-        raise LangGraphConfigError(f"failure_budget must be >= 0, got {failure_budget!r}")
+    check_failure_budget(failure_budget)
+    if wait_timeout is not None and (not _seconds(wait_timeout) or wait_timeout <= 0):
+        # 0 would create the run and cancel it at once: never what was meant
+        raise LangGraphConfigError(
+            f"wait_timeout must be seconds > 0 (or a timedelta, or None for no limit), "
+            f"got {wait_timeout!r}"
+        )
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.sdk import XComArg
 
+from airflow_lg import wire
 from airflow_lg.exactly_once import BATCH_INDEX, TaskRuns, airflow_identity
 from airflow_lg.exceptions import (
     LangGraphConfigError,
@@ -16,6 +17,7 @@ from airflow_lg.exceptions import (
     LangGraphError,
     LangGraphServerError,
 )
+from airflow_lg.inputs import OBJECT_ARGUMENTS, check_input, check_object, graph_accepts
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
 from airflow_lg.operators._progress import short
 from airflow_lg.outcomes import read_batch_outcomes
@@ -27,10 +29,12 @@ from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL
 class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     """Many stateless runs through ``runs.create_batch``, waited for together.
 
-    Give either ``inputs`` (one graph input per run) or ``payloads`` (full ``RunCreate`` items:
-    ``input``, ``config``, ``context``, ``metadata``, ...; ``assistant_id`` defaults to the
-    operator's). Both are templated and can come from an upstream task's XCom. Items are sent
-    in chunks of ``chunk_size``, each kept (``on_completion="keep"``) so its result can be read.
+    Give either ``inputs`` (one graph input per run, all for the operator's ``assistant_id``)
+    or ``payloads`` (full ``RunCreate`` items as in the SDK's ``create_batch``: ``assistant_id``,
+    ``input``, ``config``, ``context``, ``metadata``, ...; the operator's ``assistant_id``,
+    ``config`` and ``context`` are defaults for the items that do not say). Both are templated
+    and can come from an upstream task's XCom. Items are sent in chunks of ``chunk_size``, each
+    kept (``on_completion="keep"``) so its result can be read.
 
     Returns (and pushes to XCom) ``{"runs": [...], "counts": {...}}``: one entry per payload, in
     input order, ``{index, run_id, thread_id, status, outcome, output | error}``, and the
@@ -53,7 +57,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     def __init__(
         self,
         *,
-        assistant_id: str,
+        assistant_id: str | None = None,
         inputs: Sequence[Any] | XComArg | str | None = None,
         payloads: Sequence[dict[str, Any]] | XComArg | str | None = None,
         config: dict[str, Any] | None = None,
@@ -70,7 +74,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.check(_check_batch, inputs, payloads, chunk_size, stagger_seconds)
+        self.check(_check_batch, assistant_id, inputs, payloads, chunk_size, stagger_seconds)
         self.assistant_id = assistant_id
         self.inputs = inputs
         self.payloads = payloads
@@ -93,6 +97,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         if not source:
             raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
         identity = airflow_identity(context)
+        accepted: dict[tuple[str, str], bool] = {}
         items: list[RunCreate] = []
         for index, entry in enumerate(source):
             chunk_number = index // self.chunk_size
@@ -101,7 +106,9 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                     f"payloads[{index}] must be a mapping, got {entry!r:.200}"
                 )
             item: Any = dict(entry) if self.payloads is not None else {"input": entry}
-            item.setdefault("assistant_id", self.assistant_id)
+            if not item.get("assistant_id"):
+                item["assistant_id"] = self.assistant_id
+            self._check_item(f"{name}[{index}]", item, accepted)
             item.setdefault("config", self.config)
             item.setdefault("context", self.context)
             item.setdefault("on_completion", "keep")
@@ -116,6 +123,24 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             }
             items.append(item)
         return items
+
+    def _check_item(
+        self, what: str, item: dict[str, Any], accepted: dict[tuple[str, str], bool]
+    ) -> None:
+        """One item before anything is sent: known keys, objects where objects go, and an
+        input the graph takes (asked once per assistant and kind of value)."""
+        wire.check_batch_payload(what, item)
+        for name in OBJECT_ARGUMENTS:
+            check_object(f"{what}['{name}']", item.get(name))
+        value = item.get("input")
+        try:
+            check_input(f"{what}['input']" if self.payloads is not None else what, value)
+        except LangGraphConfigError:
+            asked = (item["assistant_id"], type(value).__name__)
+            if asked not in accepted:
+                accepted[asked] = graph_accepts(self.hook, item["assistant_id"], value)
+            if not accepted[asked]:
+                raise
 
     def execute(self, context: Any) -> Any:
         items = self.items(context)
@@ -177,9 +202,25 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         return summary
 
 
-def _check_batch(inputs: Any, payloads: Any, chunk_size: Any, stagger_seconds: Any) -> None:
+def _check_batch(
+    assistant_id: Any, inputs: Any, payloads: Any, chunk_size: Any, stagger_seconds: Any
+) -> None:
     if (inputs is None) == (payloads is None):
         raise LangGraphConfigError("BatchRunOperator needs exactly one of inputs or payloads")
+    if not assistant_id and inputs is not None:
+        raise LangGraphConfigError(
+            "assistant_id is required with inputs (a graph name or assistant UUID); or give "
+            "payloads that each name their assistant_id"
+        )
+    if not assistant_id and isinstance(payloads, Sequence) and not isinstance(payloads, str):
+        lacking = [i for i, p in enumerate(payloads) if not (isinstance(p, dict) and p.get(
+            "assistant_id"
+        ))]  # fmt: skip
+        if lacking:
+            raise LangGraphConfigError(
+                f"payloads{lacking[:5]} name no assistant_id and the operator has none: set "
+                "assistant_id on the operator (the default) or in each payload"
+            )
     if not isinstance(chunk_size, int) or chunk_size <= 0:
         raise LangGraphConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if not isinstance(stagger_seconds, int) or stagger_seconds < 0:

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 from airflow_lg.arguments import check_run_arguments, check_stream_mode, thread_or_none
 from airflow_lg.exactly_once import TaskRuns
-from airflow_lg.exceptions import LangGraphConfigError, LangGraphRunFailedError
+from airflow_lg.exceptions import LangGraphConfigError, LangGraphRunFailedError, step
+from airflow_lg.inputs import check_arguments
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
 from airflow_lg.operators._progress import progress_line
@@ -111,6 +112,8 @@ class _RunRequestOperator(LangGraphBaseOperator):
         with the server's default ``delete`` it vanishes with its result when it ends.
         """
         arguments = {name: getattr(self, name) for name in self.RUN_ARGUMENTS}
+        # as rendered, before anything is sent: a template that rendered to 'None' or to text
+        self.check(check_arguments, self.hook, self.assistant_id, arguments)
         arguments["metadata"] = {**task_runs.identity(), **(arguments["metadata"] or {})}
         if thread_or_none(self.thread_id) is None and arguments["on_completion"] is None:
             arguments["on_completion"] = "keep"
@@ -227,6 +230,35 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         return self.publish(context, read_outcome(self.hook, runs[0]))
 
 
+# What CreateRunOperator takes and WaitRunOperator cannot: it holds its request open in the
+# worker until the run ends (runs.wait / runs.stream), so there is nothing to defer or poll.
+_NOT_FOR_WAIT_RUN = {
+    "deferrable": "it waits in the worker, holding runs.wait (or runs.stream) open",
+    "wait_mode": "it waits in the worker, holding runs.wait (or runs.stream) open",
+    "poll_interval": "it does not poll: the server answers when the run ends",
+    "failure_budget": "it does not poll: the server answers when the run ends",
+    "wait_for_completion": "it always waits for the run's output",
+    "wait_timeout": "its wait is bounded by Airflow's execution_timeout",
+}
+
+
+def _refuse_waiting_arguments(kwargs: dict[str, Any]) -> None:
+    """A waiting argument given to WaitRunOperator: say what to use instead, naming the task,
+    rather than Airflow's generic "Invalid arguments were passed"."""
+    given = [name for name in _NOT_FOR_WAIT_RUN if name in kwargs]
+    if given == ["deferrable"] and not kwargs["deferrable"]:
+        kwargs.pop("deferrable")  # what it does anyway
+        return
+    if given:
+        task_id = kwargs.get("task_id", "?")
+        raise LangGraphConfigError(
+            f"task {task_id!r}: WaitRunOperator does not take {given[0]}: "
+            f"{_NOT_FOR_WAIT_RUN[given[0]]}. To wait without holding a worker slot (deferred "
+            "to the triggerer), polling or joining, use CreateRunOperator(deferrable=True): "
+            "it creates the same run and returns the same output."
+        )
+
+
 class WaitRunOperator(_RunRequestOperator):
     """Run an agent and block until its final values (``runs.wait``) — the remote ``ainvoke``.
 
@@ -248,6 +280,7 @@ class WaitRunOperator(_RunRequestOperator):
         on_disconnect: str | None = None,
         **kwargs: Any,
     ) -> None:
+        _refuse_waiting_arguments(kwargs)
         super().__init__(**kwargs)
         self.check(check_stream_mode, stream_mode)
         self.check(check_run_arguments, on_disconnect=on_disconnect)
@@ -266,7 +299,8 @@ class WaitRunOperator(_RunRequestOperator):
         thread_id = once.thread(thread_or_none(self.thread_id), arguments)
         if thread_id is None and self.stream_mode is not None:
             # a stream is resumed, checked and cancelled on its thread: give it one
-            thread_id = self.hook.create_thread(metadata=once.identity())["thread_id"]
+            with step("creating a thread for the streamed run"):
+                thread_id = self.hook.create_thread(metadata=once.identity())["thread_id"]
             arguments["on_completion"] = None
         try:
             previous = once.previous(thread_id)

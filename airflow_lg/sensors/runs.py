@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_lg.arguments import check_choice, for_task
+from airflow_lg.arguments import check_choice, check_failure_budget, for_task
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.links import LangGraphRunLink
@@ -50,6 +50,7 @@ class RunStatusSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        for_task(self.task_id, _check_statuses, target_statuses, failure_statuses)
         self.thread_id = thread_id
         self.run_id = run_id
         self.target_statuses = list(target_statuses)
@@ -67,6 +68,7 @@ class RunStatusSensor(BaseSensorOperator):
         self.failure_budget = failure_budget
         for name in ("wait_mode", "on_interrupt"):
             for_task(self.task_id, check_choice, name, getattr(self, name))
+        for_task(self.task_id, check_failure_budget, failure_budget)
 
     @cached_property
     def hook(self) -> LangGraphHook:
@@ -140,3 +142,16 @@ class RunStatusSensor(BaseSensorOperator):
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
         raise LangGraphError(f"the trigger ended on non-final event {event!r:.300}")
+
+
+def _check_statuses(target: Sequence[str], failure: Sequence[str]) -> None:
+    """A misspelt status would never be reached: the sensor would wait until its timeout."""
+    known = [str(s) for s in RunStatus if s.is_terminal() or s.is_active()]
+    for name, statuses in (("target_statuses", target), ("failure_statuses", failure)):
+        if isinstance(statuses, str):
+            raise LangGraphConfigError(f"{name} must be a list of statuses, got {statuses!r}")
+        unknown = [s for s in statuses if s not in known]
+        if unknown:
+            raise LangGraphConfigError(f"{name} has unknown status(es) {unknown}; known: {known}")
+    if not target:
+        raise LangGraphConfigError("target_statuses is empty: the sensor could never succeed")

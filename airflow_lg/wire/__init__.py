@@ -16,11 +16,13 @@ from airflow_lg.wire.calls import (
     call_timeout,
     encode_json,
     merged_params,
+    read_timeout,
     request_args,
     run_body,
     run_path,
     stream_mode_param,
 )
+from airflow_lg.wire.payloads import check_batch_payload
 from airflow_lg.wire.responses import (
     check_run_result,
     decode_body,
@@ -57,11 +59,13 @@ from airflow_lg.wire.sse import LineDecoder, SSEDecoder, SSEParser, stream_part
 from airflow_lg.wire.streams import StreamCursor, v2_part
 from airflow_lg.wire.threads import (
     create_thread,
+    get_assistant_schemas,
     get_thread,
     get_thread_history,
     get_thread_state,
     health,
     info,
+    search_assistants,
     search_threads,
 )
 
@@ -79,6 +83,7 @@ __all__ = [
     "broken_body",
     "call_timeout",
     "cancel_run",
+    "check_batch_payload",
     "check_run_result",
     "create_batch",
     "create_run",
@@ -87,6 +92,7 @@ __all__ = [
     "decode_response",
     "delete_run",
     "encode_json",
+    "get_assistant_schemas",
     "get_run",
     "get_thread",
     "get_thread_history",
@@ -101,6 +107,7 @@ __all__ = [
     "list_runs",
     "merged_params",
     "notify_run_created",
+    "read_timeout",
     "request_args",
     "retry_after_seconds",
     "retry_after_too_long",
@@ -108,6 +115,7 @@ __all__ = [
     "run_body",
     "run_metadata",
     "run_path",
+    "search_assistants",
     "search_threads",
     "stream_mode_param",
     "stream_part",

@@ -179,11 +179,22 @@ LONG_POLL_MIN_READ = 15.0
 between heartbeats, and a shorter timeout would cut every long wait."""
 
 
-def call_timeout(call: Call[Any], settings: ClientSettings) -> httpx.Timeout:
-    timeout = dict(settings.timeout)
+def read_timeout(call: Call[Any], settings: ClientSettings) -> float:
+    """Seconds ``call`` waits for the server to say something: the ``read`` silence for a long
+    poll or a stream, the short ``response`` budget for anything else."""
     if call.long_poll:
-        timeout["read"] = max(timeout["read"], LONG_POLL_MIN_READ)
-    return httpx.Timeout(**timeout)
+        return max(settings.timeout["read"], LONG_POLL_MIN_READ)
+    return settings.timeout["response"]
+
+
+def call_timeout(call: Call[Any], settings: ClientSettings) -> httpx.Timeout:
+    timeout = settings.timeout
+    return httpx.Timeout(
+        connect=timeout["connect"],
+        read=read_timeout(call, settings),
+        write=timeout["write"],
+        pool=timeout["pool"],
+    )
 
 
 def request_args(call: Call[Any], settings: ClientSettings) -> dict[str, Any]:

@@ -22,18 +22,60 @@ from airflow_lg.wire.responses import run_metadata
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
+# What OpenSSL says when the other end answers a TLS hello in plain HTTP (its wording moved
+# across versions), and when it does not trust the server's certificate.
+_PLAIN_HTTP_MARKERS = ("WRONG_VERSION_NUMBER", "record layer failure", "packet length too long")
+_UNTRUSTED_MARKERS = ("CERTIFICATE_VERIFY_FAILED",)
+
+
+def _tls_hint(exc: httpx.TransportError, base_url: str) -> str | None:
+    """What to change in the connection when the TLS handshake itself failed."""
+    text = str(exc)
+    if any(marker in text for marker in _PLAIN_HTTP_MARKERS):
+        plain = "http://" + base_url.partition("://")[2]
+        return f"the server does not speak TLS on this port: use {plain}"
+    if any(marker in text for marker in _UNTRUSTED_MARKERS):
+        return (
+            "the server's certificate is not trusted: set the connection extra 'verify' to "
+            "your CA bundle's path"
+        )
+    return None
+
+
 def transport_error(
-    call: Call[Any], exc: httpx.TransportError, base_url: str
+    call: Call[Any],
+    exc: httpx.TransportError,
+    base_url: str,
+    *,
+    waited: float | None = None,
 ) -> LangGraphConnectionError:
-    """A transport failure as a typed error; connect-phase failures never reached the server."""
+    """A transport failure as a typed error; connect-phase failures never reached the server.
+
+    ``waited``: the request was sent and no answer came (``ReadTimeout`` before any header)
+    in that many seconds — said so, in those words, rather than "lost the connection".
+    """
     never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    what = "could not connect to" if never_sent else "lost the connection to"
+    hint = _tls_hint(exc, base_url) if never_sent else None
+    silent = waited is not None and isinstance(exc, httpx.ReadTimeout)
+    if silent:
+        message = (
+            f"no response from the LangGraph server at {base_url} in {waited:g} s: it took "
+            "the connection but never answered (is this the agent server's port? the "
+            "connection extra timeout.response sets this budget)"
+        )
+    else:
+        what = "could not connect to" if never_sent else "lost the connection to"
+        detail = f"{type(exc).__name__}: {str(exc) or 'no detail'}"
+        message = f"{what} the LangGraph server at {base_url} ({detail})"
+        if hint:
+            message = f"{message}: {hint}"
     return LangGraphConnectionError(
-        f"{call.method} {call.path}: {what} the LangGraph server at {base_url} "
-        f"({type(exc).__name__}: {str(exc) or 'no detail'})",
+        f"{call.method} {call.path}: {message}",
         method=call.method,
         path=call.path,
         may_have_reached_server=not never_sent,
+        no_response=silent,
+        misconfigured=hint is not None,
     )
 
 
@@ -46,6 +88,8 @@ def is_retryable(exc: BaseException, call: Call[Any]) -> bool:
     if isinstance(exc, LangGraphStreamInterruptedError):
         return False
     if isinstance(exc, LangGraphConnectionError):
+        if exc.misconfigured:
+            return False
         return not (call.creates_run and exc.may_have_reached_server)
     if isinstance(exc, LangGraphHTTPError) and exc.status_code in RETRYABLE_STATUS:
         return not call.creates_run or exc.status_code == 429
@@ -61,7 +105,7 @@ def is_outage(exc: BaseException | None) -> bool:
     if isinstance(exc, LangGraphStreamInterruptedError):
         return False
     if isinstance(exc, LangGraphConnectionError):
-        return True
+        return not exc.misconfigured
     return isinstance(exc, LangGraphHTTPError) and exc.status_code in OUTAGE_STATUS
 
 

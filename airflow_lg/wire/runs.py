@@ -28,6 +28,7 @@ from airflow_lg.wire.calls import (
     stream_headers,
     stream_mode_param,
 )
+from airflow_lg.wire.payloads import check_batch_payload
 from airflow_lg.wire.responses import check_run_result
 
 
@@ -195,11 +196,7 @@ def create_batch(
         )
     items = []
     for index, payload in enumerate(payloads):
-        if not isinstance(payload, Mapping) or not payload.get("assistant_id"):
-            raise LangGraphConfigError(
-                f"create_batch payload #{index} must be a mapping with an 'assistant_id', "
-                f"got {payload!r:.200}"
-            )
+        check_batch_payload(f"create_batch payload #{index}", payload)
         items.append({k: v for k, v in payload.items() if v is not None})
     return Call(
         "POST",
@@ -259,6 +256,7 @@ def cancel_run(
         one_run_path(thread_id, run_id, "/cancel"),
         params=merged_params(own, params),
         headers=headers,
+        long_poll=wait,  # answered when the run has stopped
         decode=nothing,
         retry=retry,
     )

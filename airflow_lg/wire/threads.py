@@ -1,6 +1,6 @@
-"""The thread calls the operators need around runs, and the server's health: builders with the
-SDK's names and defaults (``threads.create``, ``get``, ``get_state``, ``get_history``,
-``search``), plus ``retry``."""
+"""The thread calls the operators need around runs, an assistant's schemas, and the server's
+health: builders with the SDK's names and defaults (``threads.create``, ``get``, ``get_state``,
+``get_history``, ``search``; ``assistants.search``, ``get_schemas``), plus ``retry``."""
 
 from __future__ import annotations
 
@@ -181,6 +181,33 @@ def search_threads(
         retry=retry,
         **json_body("the search", body),
     )
+
+
+def search_assistants(
+    *,
+    graph_id: str | None = None,
+    limit: int = 10,
+    headers: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[list[dict[str, Any]]]:
+    """``assistants.search``: the assistants of a graph (its default one first)."""
+    body = without_none(graph_id=graph_id, limit=limit)
+    return Call(
+        "POST", "/assistants/search", headers=headers, retry=retry,
+        **json_body("the search", body),
+    )  # fmt: skip
+
+
+def get_assistant_schemas(
+    assistant_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+) -> Call[dict[str, Any]]:
+    """``assistants.get_schemas``: the graph's input, output, state and context JSON Schemas
+    (the server wants the assistant's UUID here, not a graph name)."""
+    path = f"/assistants/{segment(assistant_id, 'assistant_id')}/schemas"
+    return Call("GET", path, headers=headers, retry=retry)
 
 
 def health(*, retry: RetryPolicy | None = None) -> Call[Any]:

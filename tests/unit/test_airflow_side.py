@@ -135,7 +135,7 @@ def test_a_long_progress_line_is_shortened() -> None:
         ({"cancel_action": "delete"}, "cancel_action must be one of"),
         ({"on_interrupt": "ignore"}, "on_interrupt must be one of"),
         ({"poll_interval": 0}, "poll_interval must be > 0"),
-        ({"failure_budget": -1}, "failure_budget must be >= 0"),
+        ({"failure_budget": -1}, "failure_budget must be an integer >= 0"),
         ({"assistant_id": ""}, "assistant_id is required"),
     ],
 )

@@ -43,7 +43,7 @@ def test_the_hook_reads_its_settings_from_the_connection(connection):
     assert settings.base_url == "https://gw.example.com/lg"
     assert settings.api_key == KEY
     assert settings.headers == {"X-Tenant": "acme"}
-    assert settings.timeout == dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+    assert settings.timeout == dict.fromkeys(("connect", "read", "write", "pool", "response"), 7.0)
 
 
 def test_the_sync_client_sends_the_key_the_headers_and_a_user_agent(connection):

@@ -164,7 +164,7 @@ def test_extra_headers_that_are_not_an_object_are_a_config_error(value):
 
 
 def test_default_timeout_is_used_when_no_timeout_is_given():
-    expected = {"connect": 5.0, "read": 60.0, "write": 30.0, "pool": 30.0}
+    expected = {"connect": 5.0, "read": 60.0, "write": 30.0, "pool": 30.0, "response": 10.0}
     assert expected == DEFAULT_TIMEOUT
     assert settings().timeout == expected
     assert settings({"timeout": None}).timeout == expected
@@ -174,18 +174,20 @@ def test_default_timeout_is_used_when_no_timeout_is_given():
 @pytest.mark.parametrize(("value", "seconds"), [(12, 12.0), (2.5, 2.5), ("90", 90.0)])
 def test_a_number_timeout_applies_to_every_phase(value, seconds):
     assert settings({"timeout": value}).timeout == dict.fromkeys(
-        ("connect", "read", "write", "pool"), seconds
+        ("connect", "read", "write", "pool", "response"), seconds
     )
 
 
 def test_a_timeout_json_object_string_overrides_only_the_phases_it_names():
     s = settings({"timeout": '{"read": 120, "connect": "2"}'})
-    assert s.timeout == {"connect": 2.0, "read": 120.0, "write": 30.0, "pool": 30.0}
+    assert s.timeout == {
+        "connect": 2.0, "read": 120.0, "write": 30.0, "pool": 30.0, "response": 10.0
+    }
 
 
 def test_a_timeout_dict_overrides_only_the_phases_it_names():
     s = settings({"timeout": {"pool": 1, "write": 4.5}})
-    assert s.timeout == {"connect": 5.0, "read": 60.0, "write": 4.5, "pool": 1.0}
+    assert s.timeout == {"connect": 5.0, "read": 60.0, "write": 4.5, "pool": 1.0, "response": 10.0}
     assert s.httpx_timeout() == httpx.Timeout(connect=5.0, read=60.0, write=4.5, pool=1.0)
 
 
@@ -194,7 +196,18 @@ def test_a_timeout_with_an_unknown_phase_is_a_config_error_listing_it():
         settings({"timeout": {"reed": 10}})
     message = str(caught.value)
     assert "extra 'timeout' has unknown key(s) ['reed']" in message
-    assert "['connect', 'pool', 'read', 'write']" in message
+    assert "['connect', 'pool', 'read', 'response', 'write']" in message
+
+
+@pytest.mark.parametrize("value", [0, -1, {"response": 0}])
+def test_a_timeout_of_zero_or_less_is_a_config_error(value):
+    with pytest.raises(LangGraphConfigError, match="extra 'timeout' must be seconds"):
+        settings({"timeout": value})
+
+
+def test_short_calls_wait_seconds_for_an_answer_and_long_polls_a_minute_of_silence():
+    s = settings({})
+    assert (s.timeout["response"], s.timeout["read"]) == (10.0, 60.0)
 
 
 @pytest.mark.parametrize("value", ["soon", {"read": "soon"}, {"read": None}, [5], '{"read": []}'])

@@ -460,7 +460,8 @@ def test_long_polls_and_streams_get_a_read_timeout_above_the_heartbeat():
     from airflow_lg.hooks._settings import ClientSettings
 
     settings = ClientSettings(
-        base_url="http://x", timeout={**ClientSettings(base_url="").timeout, "read": 2.0}
+        base_url="http://x",
+        timeout={**ClientSettings(base_url="").timeout, "read": 2.0, "response": 3.0},
     )
     for call in (
         _wire.wait_run("T", "a"),
@@ -469,7 +470,11 @@ def test_long_polls_and_streams_get_a_read_timeout_above_the_heartbeat():
         _wire.join_stream("T", "R").call,
     ):
         assert _wire.call_timeout(call, settings).read == _wire.LONG_POLL_MIN_READ
-    assert _wire.call_timeout(_wire.get_run("T", "R"), settings).read == 2.0
+    # a short call waits for its answer the response budget, not a long poll's silence
+    assert _wire.call_timeout(_wire.get_run("T", "R"), settings).read == 3.0
+    assert _wire.call_timeout(_wire.cancel_run("T", "R"), settings).read == 3.0
+    # a cancel that waits for the run to stop is a long poll
+    assert _wire.call_timeout(_wire.cancel_run("T", "R", wait=True), settings).read == 15.0
 
 
 def test_history_of_one_run_is_a_metadata_query():
