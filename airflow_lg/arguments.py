@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_lg.exceptions import LangGraphConfigError
 from airflow_lg.schema import (
@@ -37,6 +37,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "durability": choices(Durability),
     "on_disconnect": choices(DisconnectMode),
 }
+T = TypeVar("T")
 _JSON_ARGUMENTS = ("input", "command", "config", "context", "metadata")
 
 
@@ -45,10 +46,11 @@ def templated(value: Any) -> bool:
     return (isinstance(value, str) and "{{" in value) or type(value).__name__.endswith("XComArg")
 
 
-def for_task(task_id: str, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-    """Run an argument check, naming the task in what it refuses."""
+def for_task(task_id: str, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run an argument check (or anything that refuses arguments), naming the task in what it
+    refuses; returns what ``check`` returns."""
     try:
-        check(*args, **kwargs)
+        return check(*args, **kwargs)
     except LangGraphConfigError as exc:
         raise LangGraphConfigError(f"task {task_id!r}: {exc}") from None
 

@@ -184,8 +184,7 @@ class TaskRuns:
             except _MAYBE_CREATED as exc:
                 if not (self.reattach and thread_id):
                     raise
-                with step(f"checking whether the failed creation made a run ({exc})"):
-                    found = self.find(thread_id)
+                found = self._look_after_failed_creation(thread_id, exc)
                 if found is not None and found["run_id"] != self._replaced:
                     self.log.warning(
                         "Creating the run failed (%s) but it exists: %s", exc, found["run_id"]
@@ -195,6 +194,18 @@ class TaskRuns:
                     raise
                 self._pause(attempt, f"Creating the run failed ({exc}), nothing was created")
         raise AssertionError("unreachable")
+
+    def _look_after_failed_creation(self, thread_id: str, failed: LangGraphError) -> Run | None:
+        """The run a creation that failed midway may have made. A server that never answered
+        the creation and does not answer the look-up either is reported by the creation's
+        own error (the task's retry looks again before creating anything)."""
+        try:
+            with step(f"checking whether the failed creation made a run ({failed})"):
+                return self.find(thread_id)
+        except LangGraphConnectionError as lookup:
+            if getattr(failed, "no_response", False) and lookup.no_response:
+                raise failed from lookup
+            raise
 
     def find(self, thread_id: str) -> Run | None:
         """The newest run on ``thread_id`` created for this task instance, or None.

@@ -6,10 +6,10 @@ deferred to the triggerer — through :mod:`airflow_lg.waiting`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
@@ -36,6 +36,8 @@ from airflow_lg.waiting import (
     validate_event,
     wait_for_runs,
 )
+
+T = TypeVar("T")
 
 
 def default_deferrable() -> bool:
@@ -84,9 +86,9 @@ class LangGraphBaseOperator(BaseOperator):
         # the runs on_kill cancels: set as soon as they exist, cleared when they ended
         self._active_runs: list[RunRef] = []
 
-    def check(self, check: Any, *args: Any, **kwargs: Any) -> None:
+    def check(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run an argument check, naming this task in what it refuses."""
-        for_task(self.task_id, check, *args, **kwargs)
+        return for_task(self.task_id, check, *args, **kwargs)
 
     @cached_property
     def hook(self) -> LangGraphHook:

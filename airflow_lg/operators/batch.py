@@ -143,7 +143,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                 raise
 
     def execute(self, context: Any) -> Any:
-        items = self.items(context)
+        items = self.check(self.items, context)
         once = self.task_runs(context)
         runs = once.previous_items(len(items))
         missing = [i for i in range(len(items)) if i not in runs]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -108,6 +109,58 @@ PARSE_TIME = [
         "chunk_size must be a positive integer",
     ),
     ("batch without payloads", BatchRunOperator, {}, "exactly one of inputs or payloads"),
+    # the first hour's careless mistakes (issue 17)
+    ("wait_timeout=0", CreateRunOperator, {"wait_timeout": 0}, "wait_timeout must be seconds > 0"),
+    (
+        "wait_timeout=timedelta(0)",
+        BatchRunOperator,
+        {"inputs": [{}], "wait_timeout": timedelta(0)},
+        "wait_timeout must be seconds > 0",
+    ),
+    ("poll_interval not a number", CreateRunOperator, {"poll_interval": "5"}, "poll_interval"),
+    (
+        "WaitRunOperator deferred",
+        WaitRunOperator,
+        {"deferrable": True},
+        "WaitRunOperator does not take deferrable: it waits in the worker",
+    ),
+    (
+        "WaitRunOperator polling",
+        WaitRunOperator,
+        {"poll_interval": 1},
+        "use CreateRunOperator(deferrable=True)",
+    ),
+    (
+        "batch inputs without an assistant",
+        BatchRunOperator,
+        {"assistant_id": None, "inputs": [{}]},
+        "assistant_id is required with inputs",
+    ),
+    (
+        "batch payloads without any assistant",
+        BatchRunOperator,
+        {"assistant_id": None, "payloads": [{"assistant_id": "a"}, {"input": {}}]},
+        "payloads[1] name no assistant_id and the operator has none",
+    ),
+    (
+        "failure_budget not an integer",
+        CreateRunOperator,
+        {"failure_budget": 2.5},
+        "failure_budget must be an integer >= 0",
+    ),
+]
+
+
+def _sensor(**kwargs: Any) -> RunStatusSensor:
+    return RunStatusSensor(task_id="t", thread_id="T", run_id="R", **kwargs)
+
+
+SENSOR_PARSE_TIME = [
+    ("misspelt target", {"target_statuses": ["sucess"]}, "unknown status(es) ['sucess']"),
+    ("a status as a string", {"target_statuses": "success"}, "must be a list of statuses"),
+    ("no target", {"target_statuses": []}, "target_statuses is empty"),
+    ("negative failure_budget", {"failure_budget": -1}, "failure_budget must be an integer"),
+    ("bad wait_mode", {"wait_mode": "push"}, "wait_mode must be one of"),
 ]
 
 
@@ -115,17 +168,35 @@ PARSE_TIME = [
     ("operator", "kwargs", "message"),
     [pytest.param(op, kw, msg, id=case) for case, op, kw, msg in PARSE_TIME],
 )
-def test_bad_operator_input_fails_when_the_dag_is_parsed(
+def test_bad_operator_input_fails_when_the_dag_is_parsed_naming_the_task(
     operator: type, kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(LangGraphConfigError) as caught:
         operator(task_id="t", **{"assistant_id": "test_agent", **kwargs})
     assert message in str(caught.value)
+    assert str(caught.value).startswith("task 't': ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [pytest.param(kw, msg, id=case) for case, kw, msg in SENSOR_PARSE_TIME],
+)
+def test_bad_sensor_input_fails_when_the_dag_is_parsed_naming_the_task(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(LangGraphConfigError) as caught:
+        _sensor(**kwargs)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("task 't': ")
+
+
+def test_wait_run_operator_takes_deferrable_false_which_is_what_it_does() -> None:
+    assert WaitRunOperator(task_id="t", assistant_id="a", deferrable=False).task_id == "t"
 
 
 def test_a_sensor_with_a_status_both_target_and_failure_fails_at_parse() -> None:
-    with pytest.raises(LangGraphConfigError, match="both target and failure"):
-        RunStatusSensor(task_id="s", thread_id="T", run_id="R", target_statuses=["timeout"])
+    with pytest.raises(LangGraphConfigError, match=r"task 't': .*both target and failure"):
+        _sensor(target_statuses=["timeout"])
 
 
 # ---- the connection --------------------------------------------------------------------------
