@@ -72,7 +72,9 @@ def get_provider_info() -> dict[str, Any]:
                     "timeout": {
                         "label": "Timeout (seconds)",
                         "description": "One number for every phase, or JSON "
-                        '{"connect": 5, "read": 60, "write": 30, "pool": 30}',
+                        '{"connect": 5, "read": 60, "write": 30, "pool": 30, "response": 10}: '
+                        "response is how long a short call waits for an answer, read the "
+                        "silence a long poll tolerates",
                         "schema": {"type": ["string", "null"]},
                     },
                     "verify": {

@@ -5,8 +5,11 @@ health: builders with the SDK's names and defaults (``threads.create``, ``get``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
+import httpx
+
+from airflow_lg.exceptions import LangGraphConfigError
 from airflow_lg.hooks._settings import RetryPolicy
 from airflow_lg.schema import Thread, ThreadState
 from airflow_lg.wire.calls import (
@@ -185,16 +188,36 @@ def search_threads(
 
 def search_assistants(
     *,
+    metadata: Mapping[str, Any] | None = None,
     graph_id: str | None = None,
+    name: str | None = None,
     limit: int = 10,
+    offset: int = 0,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    select: Sequence[str] | None = None,
+    response_format: Literal["array", "object"] = "array",
     headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
     retry: RetryPolicy | None = None,
-) -> Call[list[dict[str, Any]]]:
-    """``assistants.search``: the assistants of a graph (its default one first)."""
-    body = without_none(graph_id=graph_id, limit=limit)
+) -> Call[Any]:
+    """``assistants.search``: a graph's assistants (by ``graph_id``), or any by metadata or
+    name; ``response_format="object"`` adds the next page's offset, as the SDK does."""
+    if response_format not in ("array", "object"):
+        raise LangGraphConfigError("response_format must be 'array' or 'object'")
+    body = without_none(
+        metadata=metadata or None, graph_id=graph_id or None, name=name or None, limit=limit,
+        offset=offset, sort_by=sort_by, sort_order=sort_order, select=select or None,
+    )  # fmt: skip
+
+    def decode(found: Any, response: httpx.Response) -> Any:
+        if response_format == "object":
+            return {"assistants": found, "next": response.headers.get("X-Pagination-Next")}
+        return found
+
     return Call(
-        "POST", "/assistants/search", headers=headers, retry=retry,
-        **json_body("the search", body),
+        "POST", "/assistants/search", params=params, headers=headers, retry=retry,
+        decode=decode, **json_body("the search", body),
     )  # fmt: skip
 
 
@@ -202,12 +225,13 @@ def get_assistant_schemas(
     assistant_id: str,
     *,
     headers: Mapping[str, str] | None = None,
+    params: Params | None = None,
     retry: RetryPolicy | None = None,
 ) -> Call[dict[str, Any]]:
     """``assistants.get_schemas``: the graph's input, output, state and context JSON Schemas
     (the server wants the assistant's UUID here, not a graph name)."""
     path = f"/assistants/{segment(assistant_id, 'assistant_id')}/schemas"
-    return Call("GET", path, headers=headers, retry=retry)
+    return Call("GET", path, params=params, headers=headers, retry=retry)
 
 
 def health(*, retry: RetryPolicy | None = None) -> Call[Any]:

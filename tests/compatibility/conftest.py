@@ -20,7 +20,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_home import migrate_airflow_db, use_private_airflow_home
+from tests.support.airflow_home import (
+    migrate_airflow_db,
+    remove_at_exit,
+    use_private_airflow_home,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 OUTAGE_DAGS = Path(__file__).resolve().parent / "dag_files"
@@ -30,6 +34,7 @@ def _dags_folder() -> str:
     """dag.test() syncs the DAGs folder first and runs only DAGs found there: the tier's
     folder holds exact copies of the example DAGs and of the outage tests' DAGs."""
     folder = Path(tempfile.mkdtemp(prefix="airflow-lg-compat-dags-"))
+    remove_at_exit(str(folder))
     for source in [*EXAMPLES.glob("*.py"), *OUTAGE_DAGS.glob("*.py")]:
         shutil.copy2(source, folder / source.name)
     return str(folder)
@@ -69,12 +74,19 @@ class Expect:
     """``join_stream(stream_mode=...)`` sends only the modes asked for."""
     error_type: str
     """``__error__.error`` of a failed run: the exception's type, or aegra's ``Error``."""
+    non_object_input: bool
+    """A graph whose input schema is a string gets a string input; aegra's API refuses any
+    input but an object (422 "Input should be a valid dictionary") whatever the schema says."""
 
 
 EXPECT = {
-    "dev": Expect("/ok", "not_found", True, True, "success", True, True, True, "ValueError"),
-    "pg": Expect("/ok", "accepted", True, True, "success", True, True, True, "ValueError"),
-    "aegra": Expect("/info", "accepted", False, False, "interrupted", False, False, False, "Error"),
+    "dev": Expect(
+        "/ok", "not_found", True, True, "success", True, True, True, "ValueError", True
+    ),
+    "pg": Expect("/ok", "accepted", True, True, "success", True, True, True, "ValueError", True),
+    "aegra": Expect(
+        "/info", "accepted", False, False, "interrupted", False, False, False, "Error", False
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from airflow_lg.exceptions import (
     LangGraphConflictError,
     LangGraphNotFoundError,
     LangGraphRunFailedError,
+    LangGraphValidationError,
 )
 from airflow_lg.schema import interrupts_of
 from tests.compatibility.conftest import Expect, Transport
@@ -207,3 +208,17 @@ async def test_health_info_and_the_test_button(lg: Transport, server: Any, expec
     ok, message = await asyncio.to_thread(lg.hook.test_connection)
     assert ok, message
     assert server.url in message
+
+
+async def test_an_assistants_input_schema_is_read_by_graph_name(
+    lg: Transport, expect: Expect
+) -> None:
+    # what the operators' input check asks only for an input that is not an object
+    [assistant] = await lg.search_assistants(graph_id="shout", limit=1)
+    schemas = await lg.get_assistant_schemas(assistant["assistant_id"])
+    assert schemas["input_schema"]["type"] == "string"
+    if expect.non_object_input:
+        assert await lg.wait_run(None, "shout", input="hi") == "HI"
+    else:
+        with pytest.raises(LangGraphValidationError, match="Input should be a valid dictionary"):
+            await lg.wait_run(None, "shout", input="hi")

@@ -392,7 +392,7 @@ def test_a_creation_answered_after_the_client_gave_up_is_adopted(
     conn: Callable[..., str], fault_proxy: Any, trial: int
 ) -> None:
     conn_id = conn(
-        fault_proxy.url, timeout={"read": 1}, retry={"max_attempts": 2, "min_wait": 0.05}
+        fault_proxy.url, timeout={"response": 1}, retry={"max_attempts": 2, "min_wait": 0.05}
     )
     ti = TaskInstance()
     fault_proxy.delay(3, stage="response", method="POST", path=r"^/threads/[^/]+/runs$")

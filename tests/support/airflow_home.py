@@ -10,8 +10,19 @@ import os
 import tempfile
 
 
+def remove_at_exit(path: str) -> None:
+    """A temp folder this test run made is removed when the run ends (not left in /tmp)."""
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 def use_private_airflow_home(dags_folder: str | None = None) -> str:
-    home = os.environ.get("AIRFLOW_LG_TEST_HOME") or tempfile.mkdtemp(prefix="airflow-lg-home-")
+    home = os.environ.get("AIRFLOW_LG_TEST_HOME")
+    if not home:
+        home = tempfile.mkdtemp(prefix="airflow-lg-home-")
+        remove_at_exit(home)
     os.environ["AIRFLOW_LG_TEST_HOME"] = home
     os.environ.setdefault("AIRFLOW_HOME", home)
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

@@ -18,6 +18,8 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_lg.waiting import POLL_INTERVAL, poll_delays
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "example_dags"
 BUNDLED_AGENTS = set(json.loads((REPO / "agents" / "langgraph.json").read_text())["graphs"])
@@ -131,8 +133,9 @@ def test_examples_call_only_bundled_agents_over_the_default_connection(
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_TASKS))
-def test_examples_poll_every_second(dag_id: str, dags: dict[str, Any]) -> None:
-    """Short intervals keep the examples (and the e2e tier running them) quick."""
+def test_examples_look_again_within_a_second(dag_id: str, dags: dict[str, Any]) -> None:
+    """Short intervals keep the examples (and the e2e tier running them) quick. The main job's
+    DAG shows the default poll_interval, whose first re-check comes after a second too."""
     for task in _provider_tasks(dags[dag_id]):
         kind = _operator_class(task).__name__
         if kind == "RunStatusSensor":
@@ -145,6 +148,9 @@ def test_examples_poll_every_second(dag_id: str, dags: dict[str, Any]) -> None:
             continue  # no wait, or WaitRunOperator's: the server answers when the run ends
         interval = _attr(task, name)
         seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        if dag_id == "example_invoke_agent" and name == "poll_interval":
+            assert seconds == POLL_INTERVAL and next(poll_delays(seconds)) == 1
+            continue
         assert seconds == 1, f"{task.task_id}.{name} = {interval!r}"
 
 

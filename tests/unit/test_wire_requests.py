@@ -266,6 +266,8 @@ SDK_TWINS = {
     "get_thread_state": ("threads", "get_state"),
     "get_thread_history": ("threads", "get_history"),
     "search_threads": ("threads", "search"),
+    "search_assistants": ("assistants", "search"),
+    "get_assistant_schemas": ("assistants", "get_schemas"),
 }
 # What the builders take beyond the SDK, each for a reason: a per-call retry policy; join
 # raises a failed run's error as wait does (the SDK's join returns it).
@@ -273,12 +275,16 @@ OWN_EXTRAS = {"retry": set(SDK_TWINS), "raise_error": {"join_run"}}
 
 
 def sdk_method(kind: str, name: str, flavour: str) -> Any:
+    from langgraph_sdk._async.assistants import AssistantsClient
     from langgraph_sdk._async.runs import RunsClient
     from langgraph_sdk._async.threads import ThreadsClient
+    from langgraph_sdk._sync.assistants import SyncAssistantsClient
     from langgraph_sdk._sync.runs import SyncRunsClient
     from langgraph_sdk._sync.threads import SyncThreadsClient
 
     clients = {
+        ("assistants", "sync"): SyncAssistantsClient,
+        ("assistants", "async"): AssistantsClient,
         ("runs", "sync"): SyncRunsClient,
         ("threads", "sync"): SyncThreadsClient,
         ("runs", "async"): RunsClient,
