@@ -27,6 +27,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from airflow_lg.exceptions import (
@@ -43,6 +44,7 @@ from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunRef, parse_status
 from airflow_lg.schema import OnPreviousFailure, Run, RunCreate, RunStatus
 from airflow_lg.wire.fallbacks import no_such_endpoint
+from airflow_lg.wire.payloads import create_run_arguments
 
 T = TypeVar("T")
 
@@ -92,6 +94,12 @@ def airflow_identity(context: Any) -> dict[str, Any]:
     }
     # No None values: aegra accepts only str, int, float and bool in metadata (422 otherwise).
     return {name: value for name, value in identity.items() if value is not None}
+
+
+_NOT_SENT_AGAIN = (
+    "The creation got no answer and its run is not on the server (yet): not sending it again "
+    "in this try, since the server may still make it. The task's next try looks for it first."
+)
 
 
 class TaskRuns:
@@ -169,17 +177,25 @@ class TaskRuns:
         return None
 
     def create(
-        self, thread_id: str | None, create: Callable[[], T], adopt: Callable[[Run], T]
+        self,
+        thread_id: str | None,
+        create: Callable[[], T],
+        adopt: Callable[[Run], T],
+        *,
+        step_name: str | None = "creating the run",
     ) -> T:
         """``create()`` exactly once. When the request may have reached the server, look for
         this task instance's run and ``adopt`` it; if it is not there, nothing was created and
         sending again is safe (a 409 from someone else's run on the user's thread is the
-        user's ``reject``: raised)."""
+        user's ``reject``: raised) — except after a creation that got no answer at all: the
+        server may still be making that run, so it is not sent again in this try (the next
+        try looks first). ``step_name`` leads the creation's errors (None: the caller names
+        them, as a wait that creates its run does once the run exists)."""
         policy = self.hook.settings.retry
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 # a creation keeps its short retries (its wait may ride)
-                with not_riding(), step("creating the run"):
+                with not_riding(), step(step_name) if step_name else nullcontext():
                     return create()
             except _MAYBE_CREATED as exc:
                 if not (self.reattach and thread_id):
@@ -190,6 +206,9 @@ class TaskRuns:
                         "Creating the run failed (%s) but it exists: %s", exc, found["run_id"]
                     )
                     return adopt(found)
+                if getattr(exc, "no_response", False):
+                    self.log.warning(_NOT_SENT_AGAIN)
+                    raise
                 if attempt == policy.max_attempts or isinstance(exc, LangGraphConflictError):
                     raise
                 self._pause(attempt, f"Creating the run failed ({exc}), nothing was created")
@@ -283,7 +302,8 @@ class TaskRuns:
             except (LangGraphConnectionError, LangGraphServerError) as exc:
                 if not self.reattach:
                     raise
-                seen = self._items_on_server(len(items))
+                with step("checking which items the failed batch creation made"):
+                    seen = self._items_on_server(len(items))
                 # what this try created; never the failed run of an earlier try it replaces
                 created.update({
                     i: seen[i].ids
@@ -293,7 +313,9 @@ class TaskRuns:
                 todo = [i for i in todo if i not in created]
                 if not todo:
                     return created
-                if attempt == policy.max_attempts:
+                if attempt == policy.max_attempts or getattr(exc, "no_response", False):
+                    if getattr(exc, "no_response", False):
+                        self.log.warning(_NOT_SENT_AGAIN)
                     raise
                 self._pause(attempt, f"Creating {len(todo)} items failed ({exc})")
                 continue
@@ -316,7 +338,7 @@ class TaskRuns:
             thread_id = item_thread_id(self.key, index)
             self._item_threads.add(thread_id)
             self._replaced = self._replaced_items.get(index)
-            arguments: dict[str, Any] = {**items[index], "if_not_exists": "create"}
+            arguments = {**create_run_arguments(items[index]), "if_not_exists": "create"}
             arguments["multitask_strategy"] = "reject"
             arguments.pop("on_completion", None)  # a thread run keeps its thread anyway
             run = self.create(

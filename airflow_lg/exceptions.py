@@ -28,10 +28,15 @@ def step(what: str) -> Iterator[None]:
     try:
         yield
     except LangGraphError as exc:
-        if not getattr(exc, "step", None) and exc.args and isinstance(exc.args[0], str):
-            exc.step = what  # type: ignore[attr-defined]
-            exc.args = (f"{what}: {exc.args[0]}", *exc.args[1:])
+        name_step(exc, what)
         raise
+
+
+def name_step(exc: LangGraphError, what: str) -> None:
+    """Lead ``exc``'s message with ``what`` (see :func:`step`), unless a step already did."""
+    if not getattr(exc, "step", None) and exc.args and isinstance(exc.args[0], str):
+        exc.step = what  # type: ignore[attr-defined]
+        exc.args = (f"{what}: {exc.args[0]}", *exc.args[1:])
 
 
 class LangGraphConfigError(LangGraphError):

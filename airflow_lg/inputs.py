@@ -11,6 +11,7 @@ functional-API entrypoint may take a string): only then is the server asked.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,24 +58,31 @@ def check_arguments(hook: LangGraphHook, assistant_id: str, arguments: Mapping[s
     """The rendered run arguments, before the run is created (see the module's docstring)."""
     for name in OBJECT_ARGUMENTS:
         check_object(name, arguments.get(name))
-    value = arguments.get("input")
+    check_graph_input(hook, assistant_id, "input", arguments.get("input"))
+
+
+def check_graph_input(hook: LangGraphHook, assistant_id: str, name: str, value: Any) -> None:
+    """``value`` is an object, or of a type the assistant's input schema admits."""
     try:
-        check_input("input", value)
-    except LangGraphConfigError:
-        if not graph_accepts(hook, assistant_id, value):
+        check_input(name, value)
+    except LangGraphConfigError as refused:
+        if _json_type(value) is None:
+            raise
+        try:
+            schema = _input_schema(hook, assistant_id)
+        except LangGraphError as exc:
+            raise LangGraphConfigError(
+                f"{refused} (the graph's input schema, which could say otherwise, could not be "
+                f"read: {exc})"
+            ) from None
+        if not schema_accepts(schema, value):
             raise
 
 
-def graph_accepts(hook: LangGraphHook, assistant_id: str, value: Any) -> bool:
-    """Whether the assistant's input schema accepts ``value``'s JSON type. A graph whose
-    schema cannot be read (no such endpoint, no schema) says nothing: False."""
-    try:
-        schema = (hook.get_assistant_schemas(_assistant_uuid(hook, assistant_id)) or {}).get(
-            "input_schema"
-        )
-    except LangGraphError:
-        return False
-    return schema_accepts(schema, value)
+def _input_schema(hook: LangGraphHook, assistant_id: str) -> Any:
+    return (hook.get_assistant_schemas(_assistant_uuid(hook, assistant_id)) or {}).get(
+        "input_schema"
+    )
 
 
 def _assistant_uuid(hook: LangGraphHook, assistant_id: str) -> str:
@@ -88,8 +96,6 @@ def _assistant_uuid(hook: LangGraphHook, assistant_id: str) -> str:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -105,16 +111,30 @@ _JSON_TYPES: tuple[tuple[type, str], ...] = (
     (list, "array"),
     (tuple, "array"),
 )
+# What makes a schema say something about the type of its value.
+_TYPING_KEYWORDS = ("type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const", "not")
+
+
+def _json_type(value: Any) -> str | None:
+    return next((name for cls, name in _JSON_TYPES if isinstance(value, cls)), None)
 
 
 def schema_accepts(schema: Any, value: Any) -> bool:
-    """Whether a JSON Schema's ``type`` (or one of its ``anyOf``/``oneOf`` branches) admits
-    ``value``'s JSON type. A schema that names no type says nothing: False."""
+    """Whether a graph's input JSON Schema admits ``value``'s JSON type.
+
+    No schema at all (the server's ``null``: a ``StateGraph`` over a TypedDict here) says
+    nothing, so only an object passes. A schema that constrains no type (``{}``, an ``Any``
+    entrypoint) admits anything; ``type`` and the branches of ``anyOf``/``oneOf`` are read;
+    anything subtler (``$ref``, ``allOf``, ``enum``) is left to the server to judge."""
     if not isinstance(schema, Mapping):
         return False
-    kind = next((name for cls, name in _JSON_TYPES if isinstance(value, cls)), None)
+    kind = _json_type(value)
     if kind is None:
         return False
+    if not any(keyword in schema for keyword in _TYPING_KEYWORDS):
+        return True
+    if any(keyword in schema for keyword in ("$ref", "allOf", "enum", "const", "not")):
+        return True
     admitted = {kind, "number"} if kind == "integer" else {kind}
     declared = schema.get("type")
     types = {declared} if isinstance(declared, str) else set(declared or ())

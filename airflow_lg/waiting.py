@@ -181,6 +181,8 @@ async def _wait_one(
                 return ref.missing(LOST_IN_OUTAGE_DETAIL)
             return ref.missing()
         except TRANSIENT_ERRORS as exc:
+            if getattr(exc, "misconfigured", False):
+                raise  # https to a plain-HTTP port: no number of tries will help
             failures += 1
             if failures > options.failure_budget:
                 raise

@@ -135,6 +135,7 @@ def main() -> int:
     log.unlink(missing_ok=True)
     home = tempfile.mkdtemp(prefix="airflow-lg-demo-")
     print(f"airflow-lg demo: the DAG {dag_id} against the bundled agents (agents/)")
+    state = "not run"
     try:
         with agent_server.start_server() as server:
             print(f"  LangGraph Agent Server (langgraph dev): {server.url}, for this demo only")
@@ -144,6 +145,9 @@ def main() -> int:
                 started = time.monotonic()
                 state, tasks = _run(dag_id)
             _report(dag_id, state, tasks, time.monotonic() - started)
+    except (Exception, SystemExit):
+        print(f"The demo failed: Airflow's log is in {log.relative_to(REPO)}", file=sys.stderr)
+        raise
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if state != "success":

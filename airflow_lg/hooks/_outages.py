@@ -68,6 +68,7 @@ class Outage:
         self.cause: BaseException | None = None
         self.was_away = False  # an outage began and ended since this transport was made
         self.ever_heard = False  # any answer came from the server through this transport
+        self.silences = 0  # calls that got no answer at all
 
     def rides(self, exc: BaseException | None) -> bool:
         """Whether the call that failed with ``exc`` is tried again as part of an outage."""
@@ -84,10 +85,16 @@ class Outage:
         return now - self.since <= self.budget
 
     def silent_server(self, exc: BaseException | None) -> bool:
-        """A call outside a wait got no answer at all, from a server this transport never
-        heard from: not a pause but a port that takes connections and never answers (or a
-        hung server). Retrying would only multiply the silence: fail now, saying so."""
-        return bool(getattr(exc, "no_response", False)) and not self.ever_heard and not riding()
+        """A call outside a wait got no answer at all, for the second time, from a server this
+        transport never heard from: not a pause (a cold start gets one more try) but a port
+        that takes connections and never answers, or a hung server. Retrying would only
+        multiply the silence: fail now, saying so."""
+        return (
+            bool(getattr(exc, "no_response", False))
+            and self.silences >= 2
+            and not self.ever_heard
+            and not riding()
+        )
 
     @property
     def active(self) -> bool:

@@ -276,6 +276,9 @@ def _timeout(value: Any) -> dict[str, float]:
                     f"known: {sorted(timeout)}"
                 )
             timeout.update({k: float(v) for k, v in value.items()})
+            if "read" in value and "response" not in value:
+                # short calls waited `read` before `response` existed: keep what was set
+                timeout["response"] = timeout["read"]
         else:
             timeout = dict.fromkeys(timeout, float(value))
         if not all(seconds > 0 for seconds in timeout.values()):

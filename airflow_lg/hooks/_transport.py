@@ -132,11 +132,14 @@ def _stream_break(
 
 
 def _send_error(
-    call: Call[Any], exc: httpx.TransportError, settings: ClientSettings
+    call: Call[Any], exc: httpx.TransportError, settings: ClientSettings, outage: Outage
 ) -> LangGraphError:
     """A request that got no answer (its headers never came), as a typed error."""
     waited = wire.read_timeout(call, settings)
-    return wire.transport_error(call, exc, settings.base_url, waited=waited)
+    error = wire.transport_error(call, exc, settings.base_url, waited=waited)
+    if error.no_response:
+        outage.silences += 1
+    return error
 
 
 _UNREACHABLE = "unreachable: tenacity re-raises the last error"
@@ -230,7 +233,7 @@ class SyncTransport:
         try:
             response = self.client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise _send_error(call, exc, self.settings) from exc
+            raise _send_error(call, exc, self.settings, self.outage) from exc
         self.outage.heard(response.status_code)
         return response
 
@@ -390,7 +393,7 @@ class AsyncTransport:
         try:
             response = await client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise _send_error(call, exc, self.settings) from exc
+            raise _send_error(call, exc, self.settings, self.outage) from exc
         self.outage.heard(response.status_code)
         return response
 

@@ -17,7 +17,7 @@ from airflow_lg.exceptions import (
     LangGraphError,
     LangGraphServerError,
 )
-from airflow_lg.inputs import OBJECT_ARGUMENTS, check_input, check_object, graph_accepts
+from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
 from airflow_lg.operators._progress import short
 from airflow_lg.outcomes import read_batch_outcomes
@@ -96,6 +96,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             )
         if not source:
             raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
+        for name in ("config", "context", "metadata"):  # the operator's defaults, as rendered
+            check_object(name, getattr(self, name))
         identity = airflow_identity(context)
         accepted: dict[tuple[str, str], bool] = {}
         items: list[RunCreate] = []
@@ -133,14 +135,17 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         for name in OBJECT_ARGUMENTS:
             check_object(f"{what}['{name}']", item.get(name))
         value = item.get("input")
+        label = f"{what}['input']" if self.payloads is not None else what
         try:
-            check_input(f"{what}['input']" if self.payloads is not None else what, value)
+            check_input(label, value)
         except LangGraphConfigError:
             asked = (item["assistant_id"], type(value).__name__)
-            if asked not in accepted:
-                accepted[asked] = graph_accepts(self.hook, item["assistant_id"], value)
-            if not accepted[asked]:
+            if accepted.get(asked) is False:
                 raise
+            if asked not in accepted:
+                accepted[asked] = False
+                check_graph_input(self.hook, item["assistant_id"], label, value)
+                accepted[asked] = True
 
     def execute(self, context: Any) -> Any:
         items = self.check(self.items, context)

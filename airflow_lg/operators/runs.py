@@ -23,7 +23,13 @@ from typing import Any, Literal
 
 from airflow_lg.arguments import check_run_arguments, check_stream_mode, thread_or_none
 from airflow_lg.exactly_once import TaskRuns
-from airflow_lg.exceptions import LangGraphConfigError, LangGraphRunFailedError, step
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphError,
+    LangGraphRunFailedError,
+    name_step,
+    step,
+)
 from airflow_lg.inputs import check_arguments
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
@@ -245,10 +251,9 @@ _NOT_FOR_WAIT_RUN = {
 def _refuse_waiting_arguments(kwargs: dict[str, Any]) -> None:
     """A waiting argument given to WaitRunOperator: say what to use instead, naming the task,
     rather than Airflow's generic "Invalid arguments were passed"."""
-    given = [name for name in _NOT_FOR_WAIT_RUN if name in kwargs]
-    if given == ["deferrable"] and not kwargs["deferrable"]:
+    if "deferrable" in kwargs and not kwargs["deferrable"]:
         kwargs.pop("deferrable")  # what it does anyway
-        return
+    given = [name for name in _NOT_FOR_WAIT_RUN if name in kwargs]
     if given:
         task_id = kwargs.get("task_id", "?")
         raise LangGraphConfigError(
@@ -311,6 +316,7 @@ class WaitRunOperator(_RunRequestOperator):
                     thread_id,
                     lambda: self._invoke(context, once, thread_id, arguments),
                     adopt=lambda found: self._follow(context, once, found, "adopted"),
+                    step_name=None,  # _invoke names its creation's errors, not its wait's
                 )
         except LangGraphRunFailedError:
             context["ti"].xcom_push(key="status", value="error")
@@ -335,6 +341,17 @@ class WaitRunOperator(_RunRequestOperator):
             self.remember_run(context, once, meta, "created")
             ride_from_now()
 
+        self._run = None
+        try:
+            return self._wait_or_stream(thread_id, arguments, created)
+        except LangGraphError as exc:
+            if self._run is None:  # the run was never made: the creation failed
+                name_step(exc, "creating the run")
+            raise
+
+    def _wait_or_stream(
+        self, thread_id: str | None, arguments: dict[str, Any], created: Any
+    ) -> Any:
         if self.stream_mode is None:
             return self.hook.wait_run(
                 thread_id,

@@ -146,7 +146,7 @@ class RunStatusSensor(BaseSensorOperator):
 
 def _check_statuses(target: Sequence[str], failure: Sequence[str]) -> None:
     """A misspelt status would never be reached: the sensor would wait until its timeout."""
-    known = [str(s) for s in RunStatus if s.is_terminal() or s.is_active()]
+    known = [str(s) for s in RunStatus if s is not RunStatus.ENDED]
     for name, statuses in (("target_statuses", target), ("failure_statuses", failure)):
         if isinstance(statuses, str):
             raise LangGraphConfigError(f"{name} must be a list of statuses, got {statuses!r}")

@@ -184,7 +184,7 @@ def read_timeout(call: Call[Any], settings: ClientSettings) -> float:
     poll or a stream, the short ``response`` budget for anything else."""
     if call.long_poll:
         return max(settings.timeout["read"], LONG_POLL_MIN_READ)
-    return settings.timeout["response"]
+    return settings.timeout.get("response", settings.timeout["read"])
 
 
 def call_timeout(call: Call[Any], settings: ClientSettings) -> httpx.Timeout:

@@ -25,6 +25,7 @@ from airflow_lg.exceptions import (
     LangGraphValidationError,
 )
 from airflow_lg.wire.calls import Call
+from airflow_lg.wire.payloads import create_run_arguments
 from airflow_lg.wire.runs import cancel_run, create_run, delete_run
 from airflow_lg.wire.threads import info
 
@@ -72,7 +73,8 @@ def create_batch(
 ) -> Fallback | None:
     if not no_such_endpoint(error):
         return None
-    return Fallback([Step(create_run(None, **dict(p), **call)) for p in payloads], combine=list)
+    steps = [Step(create_run(None, **create_run_arguments(p), **call)) for p in payloads]
+    return Fallback(steps, combine=list)
 
 
 def cancel(error: LangGraphError, thread_id: str, run_id: str, **call: Any) -> Fallback | None:

@@ -28,7 +28,7 @@ from airflow_lg.wire.calls import (
     stream_headers,
     stream_mode_param,
 )
-from airflow_lg.wire.payloads import check_batch_payload
+from airflow_lg.wire.payloads import check_batch_payload, wire_item
 from airflow_lg.wire.responses import check_run_result
 
 
@@ -197,7 +197,7 @@ def create_batch(
     items = []
     for index, payload in enumerate(payloads):
         check_batch_payload(f"create_batch payload #{index}", payload)
-        items.append({k: v for k, v in payload.items() if v is not None})
+        items.append(wire_item(payload))
     return Call(
         "POST",
         "/runs/batch",

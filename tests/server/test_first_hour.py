@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 from airflow_lg.exactly_once import task_thread_id
-from airflow_lg.exceptions import LangGraphConfigError, LangGraphConnectionError
+from airflow_lg.exceptions import (
+    LangGraphConfigError,
+    LangGraphConnectionError,
+    LangGraphRunFailedError,
+)
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator, WaitRunOperator
 from airflow_lg.runs import RunRef
@@ -135,9 +139,9 @@ def test_a_silent_server_fails_the_task_at_once_saying_no_response(
     assert f"no response from the LangGraph server at {silent.url} in 1 s" in message
     assert message.startswith("creating the run: ")
     assert "timeout.response" in message
-    # not five 60 s silences: one request, not retried (the creation was not adopted either:
-    # the look-up that would find it is the second request, also silent, and says so)
-    assert len(silent.requests) <= 2
+    # not five 60 s silences: the creation once (never re-sent), then the look-up for the run
+    # it may have made, also silent: the second silence fails at once
+    assert [r.method for r in silent.requests] == ["POST", "GET"]
 
 
 def test_the_test_button_reports_a_silent_server_in_one_try(
@@ -148,7 +152,7 @@ def test_the_test_button_reports_a_silent_server_in_one_try(
     ).test_connection()
     assert not ok
     assert f"no response from the LangGraph server at {silent.url} in 1 s" in message
-    assert len(silent.requests) == 1
+    assert len(silent.requests) == 2  # one more try, for a server starting cold
 
 
 def test_a_server_heard_before_that_goes_quiet_is_retried(
@@ -161,6 +165,51 @@ def test_a_server_heard_before_that_goes_quiet_is_retried(
     fault_proxy.delay(600, stage="request", method="GET", path="/ok", times=2)
     hook.health()  # silent twice, then answered
     assert len(fault_proxy.find("GET", "/ok")) == 3
+
+
+def test_a_server_starting_cold_gets_one_more_try(
+    fault_proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = LangGraphHook(_conn(monkeypatch, fault_proxy.url, timeout={"response": 1}))
+    fault_proxy.delay(600, stage="request", method="GET", path="/ok", times=1)
+    assert hook.health() == {"ok": True}
+    assert len(fault_proxy.find("GET", "/ok")) == 2
+
+
+def test_a_creation_that_got_no_answer_is_not_sent_again(
+    fault_proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the server may still be making it: this try does not send it again (the next try looks
+    # for it first), whatever the look-up finds now
+    conn_id = _conn(monkeypatch, fault_proxy.url, timeout={"response": 1})
+    fault_proxy.delay(600, stage="request", method="POST", path=r"^/threads/[^/]+/runs$", times=1)
+    ti = TaskInstance()
+    task = CreateRunOperator(
+        task_id="agent", assistant_id="test_agent", input=SEED_INPUT, langgraph_conn_id=conn_id
+    )
+    with pytest.raises(LangGraphConnectionError, match=r"creating the run: .*no response"):
+        task.execute(ti.context())
+    assert len(fault_proxy.find("POST", r"^/threads/[^/]+/runs$")) == 1
+
+
+def test_an_agents_error_in_a_wait_is_not_called_a_creation_failure(conn_id: str) -> None:
+    task = WaitRunOperator(
+        task_id="agent", assistant_id="failing", input={"reason": "no"}, langgraph_conn_id=conn_id
+    )
+    with pytest.raises(LangGraphRunFailedError) as caught:
+        task.execute(TaskInstance().context())
+    assert str(caught.value).startswith("Agent run failed")
+
+
+def test_a_batchs_own_config_rendered_to_text_is_refused(conn_id: str) -> None:
+    ti = TaskInstance()
+    task = BatchRunOperator(
+        task_id="agent", assistant_id="test_agent", inputs=[SEED_INPUT],
+        config="{'recursion_limit': 5}", langgraph_conn_id=conn_id,
+    )  # fmt: skip
+    with pytest.raises(LangGraphConfigError, match="task 'agent': config is a string"):
+        task.execute(ti.context())
+    assert _nothing_made(conn_id, ti)
 
 
 # ---- the first look-up of a retry ----------------------------------------------------------

@@ -52,8 +52,11 @@ def test_an_object_or_no_input_passes(value: object) -> None:
         ({"type": "integer"}, 2.5, False),
         ({"type": "boolean"}, 1, False),
         ({"type": "array"}, ["a"], True),
-        ({}, "hi", False),
-        (None, "hi", False),
+        ({}, "hi", True),  # constrains nothing: an untyped entrypoint
+        ({"title": "shout_input"}, "hi", True),
+        ({"$ref": "#/$defs/Text"}, "hi", True),  # left to the server
+        (None, "hi", False),  # no schema at all (a StateGraph here): only an object
+        ({"type": "string"}, object(), False),  # not a JSON value
     ],
 )
 def test_a_graphs_input_schema_admits_only_the_json_types_it_names(
@@ -102,3 +105,24 @@ def test_no_answer_in_the_budget_is_said_so() -> None:
 def test_a_wait_looks_again_after_1_s_then_doubles_up_to_the_poll_interval() -> None:
     assert list(itertools.islice(poll_delays(5.0), 6)) == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert list(itertools.islice(poll_delays(0.5), 3)) == [0.5, 0.5, 0.5]
+
+
+def test_a_batch_item_travels_under_the_servers_names_and_create_runs_without_nones() -> None:
+    from airflow_lg.wire.payloads import check_batch_payload, create_run_arguments, wire_item
+
+    item = {"assistant_id": "a", "langsmith_tracing": {"project_name": "p"}, "inptu": None}
+    check_batch_payload("payloads[0]", item)  # a None is never sent, whatever its key
+    assert wire_item(item) == {"assistant_id": "a", "langsmith_tracer": {"project_name": "p"}}
+    wire_named = {"assistant_id": "a", "langsmith_tracer": {"project_name": "p"}}
+    check_batch_payload("payloads[0]", wire_named)
+    assert create_run_arguments(wire_named) == {
+        "assistant_id": "a", "langsmith_tracing": {"project_name": "p"},
+    }  # fmt: skip
+    wire.create_run(None, **create_run_arguments(item))  # no TypeError
+
+
+def test_a_timeout_that_sets_read_only_keeps_short_calls_on_it() -> None:
+    from airflow_lg.hooks._settings import settings_from_connection
+
+    settings = settings_from_connection("http://h", None, None, None, {"timeout": {"read": 120}})
+    assert settings.timeout["response"] == 120.0

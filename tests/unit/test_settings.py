@@ -180,8 +180,9 @@ def test_a_number_timeout_applies_to_every_phase(value, seconds):
 
 def test_a_timeout_json_object_string_overrides_only_the_phases_it_names():
     s = settings({"timeout": '{"read": 120, "connect": "2"}'})
+    # response follows an explicit read (short calls waited `read` before it existed)
     assert s.timeout == {
-        "connect": 2.0, "read": 120.0, "write": 30.0, "pool": 30.0, "response": 10.0
+        "connect": 2.0, "read": 120.0, "write": 30.0, "pool": 30.0, "response": 120.0
     }
 
 
