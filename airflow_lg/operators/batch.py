@@ -96,8 +96,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             )
         if not source:
             raise LangGraphConfigError(f"{name} is empty: there is nothing to run")
-        for name in ("config", "context", "metadata"):  # the operator's defaults, as rendered
-            check_object(name, getattr(self, name))
+        for default in ("config", "context", "metadata"):  # the operator's, as rendered
+            check_object(default, getattr(self, default))
         identity = airflow_identity(context)
         accepted: dict[tuple[str, str], bool] = {}
         items: list[RunCreate] = []
