@@ -169,9 +169,10 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
     (and ``interrupts`` if it paused for a human) when it ends; the return value is the run's
     final values (``wait_for_completion=True``) or the Run (``False``).
 
-    A stateless run (``thread_id=None``) is created with ``on_completion="keep"`` unless you say
-    otherwise: with the server's default ``delete`` the run and its result vanish when it ends,
-    and nobody could read them — not this task, not a sensor, not you in the server's UI.
+    A stateless run (``thread_id=None`` with ``reattach=False``) is created with
+    ``on_completion="keep"`` unless you say otherwise: with the server's default ``delete`` the
+    run and its result vanish when it ends, and nobody could read them — not this task, not a
+    sensor, not you in the server's UI.
 
     :param wait_for_completion: wait for the run to end and return its output.
     :param stream_mode: / :param stream_resumable: / :param stream_subgraphs: what the run
