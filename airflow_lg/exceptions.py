@@ -132,8 +132,9 @@ class LangGraphRunFailedError(LangGraphError):
         self.error_message = message
         self.run_id = run_id
         self.thread_id = thread_id
-        where = f" (run {run_id} on thread {thread_id})" if run_id else ""
-        super().__init__(f"Agent run failed{where}: {error_type}: {message}")
+        # the agent's own words first: a log line in the UI shows its start, and ids are long
+        where = f" (agent run {run_id} on thread {thread_id})" if run_id else " (agent run)"
+        super().__init__(f"{error_type}: {message}{where}")
 
 
 class LangGraphStreamInterruptedError(LangGraphConnectionError):

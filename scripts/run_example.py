@@ -27,6 +27,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import agent_server  # noqa: E402
 
+from airflow_lg.operators._progress import answer_line  # noqa: E402
+
 LOG_DIR = REPO / ".run"
 
 
@@ -61,23 +63,6 @@ def _prepare_airflow(home: str, server_url: str) -> None:
     )
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True)
-
-
-def answer_of(value: Any) -> str:
-    """An agent's output as a person reads it: the last AI message's text when the output is a
-    conversation, the value itself when it is text, compact JSON otherwise."""
-    if isinstance(value, dict) and isinstance(value.get("messages"), list) and value["messages"]:
-        messages = value["messages"]
-        ai = [m for m in messages if isinstance(m, dict) and m.get("type") in ("ai", "assistant")]
-        last = (ai or messages)[-1]
-        content = last.get("content") if isinstance(last, dict) else last
-        if isinstance(content, list):  # content blocks
-            content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
-        return str(content)
-    if isinstance(value, str):
-        return value
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 400 else text[:400] + " ..."
 
 
 def _xcoms(session: Any, ti: Any) -> dict[str, Any]:
@@ -125,7 +110,7 @@ def _report(dag_id: str, state: str, tasks: list[Any], seconds: float) -> None:
         print(line)
     if answer is not None:
         print("The agent answered:")
-        print(f"  {answer_of(answer)}")
+        print(f"  {answer_line(answer)}")
 
 
 def main() -> int:

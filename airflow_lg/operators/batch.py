@@ -19,7 +19,7 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.operators._progress import short
+from airflow_lg.operators._progress import answer_line, short
 from airflow_lg.outcomes import read_batch_outcomes
 from airflow_lg.runs import RunRef
 from airflow_lg.schema import RunCreate, WaitMode
@@ -187,12 +187,21 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             ) from failure
         raise LangGraphError(where) from failure
 
+    def _tell(self, results: list[dict[str, Any]], counts: dict[str, int]) -> None:
+        """The batch in the task log: its counts, then the first items' answers or errors."""
+        self.log.info("LangGraph batch of %d runs ended: %s", len(results), counts)
+        for result in results[:_TOLD_ITEMS]:
+            self.log.info("%s", _item_line(result))
+        if len(results) > _TOLD_ITEMS:
+            self.log.info("... and %d more (all in XCom)", len(results) - _TOLD_ITEMS)
+
     def complete(self, context: Any, runs: list[RunRef]) -> Any:
         outcomes = read_batch_outcomes(self.hook, runs)
         results = [{"index": index, **o.to_dict()} for index, o in enumerate(outcomes)]
         counts = dict(Counter(str(o.outcome) for o in outcomes))
         summary = {"runs": results, "counts": counts, "total": len(results)}
         self._active_runs = []
+        self._tell(results, counts)
         failed = [r for r, o in zip(results, outcomes, strict=True) if not o.accepted(
             self.on_interrupt  # type: ignore[arg-type]
         )]  # fmt: skip
@@ -205,6 +214,16 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                 "All results are in XCom under 'batch'."
             )
         return summary
+
+
+_TOLD_ITEMS = 10  # answers told in the log; XCom has every one
+
+
+def _item_line(result: dict[str, Any]) -> str:
+    head = f"item #{result['index']} (run {result['run_id']}) {result['outcome']}"
+    if result["outcome"] == "success":
+        return f"{head}: {answer_line(result.get('output'))}"
+    return f"{head}: {short(result.get('error') or result.get('interrupts'))}"
 
 
 def _check_batch(

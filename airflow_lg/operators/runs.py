@@ -33,11 +33,11 @@ from airflow_lg.exceptions import (
 from airflow_lg.inputs import check_arguments
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.operators._progress import progress_line
+from airflow_lg.operators._progress import ProgressLog, answer_line, progress_line
 from airflow_lg.operators.batch import BatchRunOperator
 from airflow_lg.outcomes import read_outcome
 from airflow_lg.runs import RunOutcome, RunRef
-from airflow_lg.schema import Run, RunCreateMetadata, RunStatus, StreamPart, WaitMode
+from airflow_lg.schema import Outcome, Run, RunCreateMetadata, RunStatus, StreamPart, WaitMode
 from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL, ride_from_now
 
 __all__ = ["BatchRunOperator", "CreateRunOperator", "WaitRunOperator", "progress_line"]
@@ -152,6 +152,8 @@ class _RunRequestOperator(LangGraphBaseOperator):
             ti.xcom_push(key="interrupts", value=outcome.interrupts)
         result = outcome.result(self.on_interrupt)  # type: ignore[arg-type]
         self._active_runs = []
+        if outcome.outcome is Outcome.SUCCESS and result is not None:
+            self.log.info("LangGraph run %s answered: %s", outcome.run_id, answer_line(result))
         return result
 
 
@@ -388,8 +390,12 @@ class WaitRunOperator(_RunRequestOperator):
     def _consume(self, parts: Iterable[StreamPart]) -> Any:
         """Log each event worth it; the last values are the result; an error event raises."""
         values: Any = None
+        # "values" is always streamed (the result); told only when the DAG asked for it
+        asked = self.stream_mode or []
+        told = ProgressLog(values="values" in ([asked] if isinstance(asked, str) else asked))
         for part in parts:
-            self.log_progress(part)
+            for line in told.lines(part):
+                self.log.info("%s", line)
             if part.event == "values":
                 values = part.data
             elif part.event == "error":
@@ -400,10 +406,6 @@ class WaitRunOperator(_RunRequestOperator):
                     run_id=self._run.run_id if self._run else None,
                     thread_id=self._run.thread_id if self._run else None,
                 )
-        return values
-
-    def log_progress(self, part: StreamPart) -> None:
-        """One readable line per event worth a human's attention."""
-        line = progress_line(part)
-        if line:
+        for line in told.flush():
             self.log.info("%s", line)
+        return values

@@ -20,8 +20,10 @@ class StreamCursor:
     """Where a stream is, so a broken one can be resumed with ``Last-Event-ID``.
 
     It learns the run's ids from the response headers or the ``metadata`` event, remembers the
-    last event id seen, and drops any event at or before it (a server that replays too much
-    must not make the caller see an event twice).
+    last event id seen, and drops an event a re-join replays although an earlier connection
+    delivered it (a server that replays too much must not make the caller see an event twice).
+    Within one connection nothing is dropped: ``langgraph dev`` gives two events of the same
+    millisecond the same id (seen with token streams), and both are real.
     """
 
     def __init__(self, stream: StreamCall, on_run_created: OnRunCreated | None = None) -> None:
@@ -31,11 +33,14 @@ class StreamCursor:
         self.last_event_id: str | None = None
         self.breaks = 0  # consecutive breaks without an event in between
         self._on_run_created = on_run_created
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # ids delivered by earlier connections
+        self._current: set[str] = set()  # ids delivered by this one
         self._unidentified = False  # an event without id: a replay could not skip it
         self._tail_checked = False
 
     def on_response(self, response: httpx.Response) -> None:
+        self._seen |= self._current  # a new connection: what came before can only be replayed
+        self._current = set()
         meta = run_metadata(response)
         if meta and not self.run_id:
             self.run_id = meta["run_id"]
@@ -47,7 +52,7 @@ class StreamCursor:
         if part.id is not None:
             if part.id in self._seen:
                 return None
-            self._seen.add(part.id)
+            self._current.add(part.id)
             self.last_event_id = part.id
         else:
             self._unidentified = True

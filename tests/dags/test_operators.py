@@ -152,6 +152,38 @@ def test_wait_run_streaming_logs_progress_and_returns_the_final_values(run_dag: 
     assert "node sleep finished: updated slept, done" in result.output
 
 
+CHAT_INPUT = {"messages": [{"role": "user", "content": "hello there"}]}
+CHAT_ANSWER = "You said: hello there. This is a fake, offline reply."
+
+
+@pytest.mark.parametrize("dag_id", [*CREATE_DAGS, "lg_wait"])
+def test_the_task_log_ends_with_the_agents_answer(run_dag: RunDag, dag_id: str) -> None:
+    result = run_dag(dag_id, assistant_id="chat", input=CHAT_INPUT)
+    assert result.states == {"run": "success"}
+    run_id = result.xcom("run", "run_id")
+    assert f"LangGraph run {run_id} answered: {CHAT_ANSWER}" in result.output
+
+
+def test_a_messages_tuple_stream_logs_each_message_once_whole(run_dag: RunDag) -> None:
+    result = run_dag("lg_wait_stream_messages_tuple", assistant_id="chat", input=CHAT_INPUT)
+    assert result.states == {"run": "success"}
+    assert f"message (respond): {CHAT_ANSWER}" in result.output
+    assert result.output.count(f"message (respond): {CHAT_ANSWER}") == 1
+
+
+def test_a_values_stream_logs_the_newest_message(run_dag: RunDag) -> None:
+    result = run_dag("lg_wait_stream_values", assistant_id="chat", input=CHAT_INPUT)
+    assert result.states == {"run": "success"}
+    assert "state: 1 message(s); newest: human: hello there" in result.output
+    assert f"state: 2 message(s); newest: AI: {CHAT_ANSWER}" in result.output
+
+
+def test_an_agent_error_leads_the_failure_with_its_type_and_message(run_dag: RunDag) -> None:
+    result = run_dag("lg_wait", assistant_id="failing", input={"reason": "first"})
+    # the agent's words first, ids after: a UI log line shows its start
+    assert "ValueError: failing agent failed on purpose: first (agent run " in result.output
+
+
 def test_wait_run_streaming_fails_with_the_agents_error(run_dag: RunDag) -> None:
     result = run_dag("lg_wait_stream", assistant_id="failing", input={"reason": "streamed"})
     assert result.states == {"run": "failed"}
@@ -165,6 +197,14 @@ def _payloads(*seconds: float, failing: tuple[int, ...] = ()) -> list[dict[str, 
         else {"input": {"seconds": s}}
         for i, s in enumerate(seconds)
     ]
+
+
+def test_a_batch_logs_its_counts_and_each_items_answer(run_dag: RunDag) -> None:
+    payloads = [{"assistant_id": "chat", "input": CHAT_INPUT}, *_payloads(0.1, failing=(0,))]
+    result = run_dag("lg_batch_sync_lenient", assistant_id="sleeper", payloads=payloads)
+    assert "LangGraph batch of 2 runs ended: " in result.output
+    assert f"success: {CHAT_ANSWER}" in result.output
+    assert "item #1 (run " in result.output and "failing agent failed on purpose" in result.output
 
 
 @pytest.mark.parametrize("dag_id", ["lg_batch_sync", "lg_batch_deferred"])

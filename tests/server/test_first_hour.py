@@ -198,7 +198,7 @@ def test_an_agents_error_in_a_wait_is_not_called_a_creation_failure(conn_id: str
     )
     with pytest.raises(LangGraphRunFailedError) as caught:
         task.execute(TaskInstance().context())
-    assert str(caught.value).startswith("Agent run failed")
+    assert str(caught.value).startswith("ValueError: failing agent failed on purpose: no")
 
 
 def test_a_batchs_own_config_rendered_to_text_is_refused(conn_id: str) -> None:

@@ -312,6 +312,21 @@ async def test_chat_streams_tokens_with_messages_tuple(lg: Transport) -> None:
     assert "".join(tokens) == "You said: hello. This is a fake, offline reply."
 
 
+async def test_a_resumable_token_stream_loses_no_token_to_ids_the_server_repeats(
+    lg: Transport,
+) -> None:
+    # resumable events carry ids, and langgraph dev gives two events of one millisecond the
+    # same id: both are tokens of the reply, and neither may be dropped as a replay
+    thread_id = await new_thread(lg)
+    for _ in range(3):
+        parts = await lg.stream_run(
+            thread_id, "chat", input={"messages": [{"role": "user", "content": "hello"}]},
+            stream_mode="messages-tuple", stream_resumable=True,
+        )  # fmt: skip
+        tokens = [p.data[0]["content"] for p in parts if p.event == "messages"]
+        assert "".join(tokens) == "You said: hello. This is a fake, offline reply."
+
+
 async def test_create_thread_with_if_exists_do_nothing_is_idempotent(lg: Transport) -> None:
     thread_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"airflow-lg-test/{uuid.uuid4()}"))
     first = await lg.create_thread(thread_id=thread_id, metadata={"k": "v"}, if_exists="do_nothing")

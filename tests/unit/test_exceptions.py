@@ -118,9 +118,9 @@ def test_a_connection_error_defaults_to_may_have_reached_the_server():
 
 def test_a_run_failure_message_names_the_error_and_the_run():
     error = LangGraphRunFailedError("KeyError", "'x'", run_id="R", thread_id="T")
-    assert str(error) == "Agent run failed (run R on thread T): KeyError: 'x'"
+    assert str(error) == "KeyError: 'x' (agent run R on thread T)"
     assert (error.error_type, error.error_message) == ("KeyError", "'x'")
-    assert str(LangGraphRunFailedError("E", "m")) == "Agent run failed: E: m"
+    assert str(LangGraphRunFailedError("E", "m")) == "E: m (agent run)"
 
 
 @pytest.mark.parametrize(

@@ -233,12 +233,14 @@ def test_the_cursor_learns_the_run_from_the_metadata_event():
     assert cursor.run_id == "R5"
 
 
-def test_the_cursor_drops_an_event_whose_id_was_already_seen():
+def test_the_cursor_drops_an_event_a_rejoin_replays_with_an_id_already_seen():
     cursor = StreamCursor(resumable_stream())
+    cursor.on_response(response())
     first = StreamPart("values", {"n": 1}, "1-1")
     second = StreamPart("values", {"n": 2}, "1-2")
     assert cursor.accept(first) is first
     assert cursor.accept(second) is second
+    cursor.on_response(response())  # the re-join's connection
     assert cursor.accept(StreamPart("values", {"n": 1}, "1-1")) is None
     assert cursor.accept(StreamPart("values", {"n": 2}, "1-2")) is None
     assert cursor.last_event_id == "1-2"
@@ -246,6 +248,16 @@ def test_the_cursor_drops_an_event_whose_id_was_already_seen():
     assert cursor.accept(anonymous) is anonymous
     assert cursor.accept(anonymous) is anonymous  # no id: nothing to deduplicate on
     assert cursor.last_event_id == "1-2"
+
+
+def test_two_events_of_one_connection_with_the_same_id_are_both_kept():
+    # langgraph dev gives events of the same millisecond the same id (a token stream)
+    cursor = StreamCursor(resumable_stream())
+    cursor.on_response(response())
+    said = StreamPart("messages", [{"id": "m", "content": "said:"}, {}], "1796143019082-0")
+    space = StreamPart("messages", [{"id": "m", "content": " "}, {}], "1796143019082-0")
+    assert cursor.accept(said) is said
+    assert cursor.accept(space) is space
 
 
 def test_resume_joins_the_stream_after_the_last_event_with_the_original_modes():

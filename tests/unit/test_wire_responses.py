@@ -207,7 +207,7 @@ def test_an_error_result_raises_run_failed_with_the_error_and_the_run_ids():
     error = caught.value
     assert (error.error_type, error.error_message) == ("ValueError", "the agent gave up")
     assert (error.run_id, error.thread_id) == ("R1", "T1")
-    assert str(error) == "Agent run failed (run R1 on thread T1): ValueError: the agent gave up"
+    assert str(error) == "ValueError: the agent gave up (agent run R1 on thread T1)"
 
 
 def test_an_error_result_of_a_stateless_run_has_no_thread_id():
@@ -222,7 +222,7 @@ def test_an_error_result_without_content_location_names_no_run():
     with pytest.raises(LangGraphRunFailedError) as caught:
         _wire.check_run_result(FAILED_RUN, response(), raise_error=True)
     assert (caught.value.run_id, caught.value.thread_id) == (None, None)
-    assert str(caught.value) == "Agent run failed: ValueError: the agent gave up"
+    assert str(caught.value) == "ValueError: the agent gave up (agent run)"
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,16 @@ with _dag("lg_wait_stream") as lg_wait_stream:
         stream_mode=["updates", "custom"],
     )
 
+for _mode in ("messages-tuple", "values"):
+    with _dag(f"lg_wait_stream_{_mode.replace('-', '_')}") as _stream_dag:
+        WaitRunOperator(
+            task_id="run",
+            assistant_id="{{ params.assistant_id }}",
+            input="{{ params.input }}",
+            stream_mode=_mode,
+        )
+    globals()[_stream_dag.dag_id] = _stream_dag
+
 
 def _batch_dag(dag_id: str, **operator_kwargs: object) -> DAG:
     with _dag(dag_id, params={"payloads": []}) as dag:
