@@ -118,10 +118,14 @@ class _RunRequestOperator(LangGraphBaseOperator):
         with the server's default ``delete`` it vanishes with its result when it ends.
         """
         arguments = {name: getattr(self, name) for name in self.RUN_ARGUMENTS}
-        # as rendered, before anything is sent: a template that rendered to 'None' or to text
+        # as rendered, before anything is sent: what parse time could not check of templated
+        # values (JSON, configurable with context, a resume without a thread), then a
+        # template that rendered to 'None' or to text
+        thread_id = thread_or_none(self.thread_id)
+        self.check(check_run_arguments, thread_id=thread_id, **arguments)
         self.check(check_arguments, self.hook, self.assistant_id, arguments)
         arguments["metadata"] = {**task_runs.identity(), **(arguments["metadata"] or {})}
-        if thread_or_none(self.thread_id) is None and arguments["on_completion"] is None:
+        if thread_id is None and arguments["on_completion"] is None:
             arguments["on_completion"] = "keep"
         return arguments
 

@@ -90,6 +90,27 @@ def test_a_config_rendered_to_text_is_refused_before_sending(conn_id: str) -> No
     assert _nothing_made(conn_id, ti)
 
 
+def test_templated_arguments_are_checked_as_rendered_before_sending(conn_id: str) -> None:
+    # what parse time skips for a template is checked once it rendered (Airflow sets the
+    # rendered values on the task before execute)
+    ti = TaskInstance()
+    task = CreateRunOperator(
+        task_id="agent", assistant_id="test_agent", input=SEED_INPUT,
+        config="{{ params.config }}", context="{{ params.context }}", langgraph_conn_id=conn_id,
+    )  # fmt: skip
+    task.config, task.context = {"configurable": {"a": 1}}, {"a": 1}
+    with pytest.raises(LangGraphConfigError, match=r"task 'agent': .*cannot be used together"):
+        task.execute(ti.context())
+    resume = CreateRunOperator(
+        task_id="agent", assistant_id="human", thread_id="{{ params.thread }}",
+        command={"resume": "yes"}, langgraph_conn_id=conn_id,
+    )  # fmt: skip
+    resume.thread_id = "None"  # rendered from a missing value
+    with pytest.raises(LangGraphConfigError, match="needs the thread_id of the paused run"):
+        resume.execute(ti.context())
+    assert _nothing_made(conn_id, ti)
+
+
 def test_a_string_input_goes_through_when_the_graphs_schema_takes_a_string(conn_id: str) -> None:
     # the bundled `shout` entrypoint declares {"type": "string"} as its input schema
     ti = TaskInstance()
