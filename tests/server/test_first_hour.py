@@ -165,7 +165,7 @@ def test_a_silent_server_fails_the_task_at_once_saying_no_response(
     assert [r.method for r in silent.requests] == ["POST", "GET"]
 
 
-def test_the_test_button_reports_a_silent_server_in_one_try(
+def test_the_test_button_reports_a_silent_server_after_its_second_silence(
     silent: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ok, message = LangGraphHook(
