@@ -61,11 +61,8 @@ def check_choice(name: str, value: Any) -> None:
 
 
 def check_failure_budget(failure_budget: Any) -> None:
-    if (
-        isinstance(failure_budget, bool)
-        or not isinstance(failure_budget, int)
-        or (failure_budget < 0)
-    ):
+    whole = isinstance(failure_budget, int) and not isinstance(failure_budget, bool)
+    if not whole or failure_budget < 0:
         raise LangGraphConfigError(
             f"failure_budget must be an integer >= 0, got {failure_budget!r}"
         )

@@ -313,9 +313,10 @@ class TaskRuns:
                 todo = [i for i in todo if i not in created]
                 if not todo:
                     return created
-                if attempt == policy.max_attempts or getattr(exc, "no_response", False):
-                    if getattr(exc, "no_response", False):
-                        self.log.warning(_NOT_SENT_AGAIN)
+                unanswered = getattr(exc, "no_response", False)
+                if unanswered:
+                    self.log.warning(_NOT_SENT_AGAIN)
+                if unanswered or attempt == policy.max_attempts:
                     raise
                 self._pause(attempt, f"Creating {len(todo)} items failed ({exc})")
                 continue

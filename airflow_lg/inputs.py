@@ -111,8 +111,9 @@ _JSON_TYPES: tuple[tuple[type, str], ...] = (
     (list, "array"),
     (tuple, "array"),
 )
-# What makes a schema say something about the type of its value.
-_TYPING_KEYWORDS = ("type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const", "not")
+# What constrains a value's type, beyond "type" and the branches of anyOf/oneOf, in ways this
+# check does not follow: left to the server.
+_UNREAD_KEYWORDS = ("allOf", "$ref", "enum", "const", "not")
 
 
 def _json_type(value: Any) -> str | None:
@@ -131,9 +132,8 @@ def schema_accepts(schema: Any, value: Any) -> bool:
     kind = _json_type(value)
     if kind is None:
         return False
-    if not any(keyword in schema for keyword in _TYPING_KEYWORDS):
-        return True
-    if any(keyword in schema for keyword in ("$ref", "allOf", "enum", "const", "not")):
+    constrained = ("type", "anyOf", "oneOf")
+    if not any(k in schema for k in constrained) or any(k in schema for k in _UNREAD_KEYWORDS):
         return True
     admitted = {kind, "number"} if kind == "integer" else {kind}
     declared = schema.get("type")

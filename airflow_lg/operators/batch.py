@@ -17,7 +17,7 @@ from airflow_lg.exceptions import (
     LangGraphError,
     LangGraphServerError,
 )
-from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_input, check_object
+from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
 from airflow_lg.operators._progress import answer_line, short
 from airflow_lg.outcomes import read_batch_outcomes
@@ -99,7 +99,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         for default in ("config", "context", "metadata"):  # the operator's, as rendered
             check_object(default, getattr(self, default))
         identity = airflow_identity(context)
-        accepted: dict[tuple[str, str], bool] = {}
+        accepted: set[tuple[str, str]] = set()
         items: list[RunCreate] = []
         for index, entry in enumerate(source):
             chunk_number = index // self.chunk_size
@@ -127,7 +127,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         return items
 
     def _check_item(
-        self, what: str, item: dict[str, Any], accepted: dict[tuple[str, str], bool]
+        self, what: str, item: dict[str, Any], accepted: set[tuple[str, str]]
     ) -> None:
         """One item before anything is sent: known keys, objects where objects go, and an
         input the graph takes (asked once per assistant and kind of value)."""
@@ -136,16 +136,10 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             check_object(f"{what}['{name}']", item.get(name))
         value = item.get("input")
         label = f"{what}['input']" if self.payloads is not None else what
-        try:
-            check_input(label, value)
-        except LangGraphConfigError:
-            asked = (item["assistant_id"], type(value).__name__)
-            if accepted.get(asked) is False:
-                raise
-            if asked not in accepted:
-                accepted[asked] = False
-                check_graph_input(self.hook, item["assistant_id"], label, value)
-                accepted[asked] = True
+        asked = (item["assistant_id"], type(value).__name__)
+        if asked not in accepted:  # a non-object asks the graph's schema once per kind
+            check_graph_input(self.hook, item["assistant_id"], label, value)
+            accepted.add(asked)
 
     def execute(self, context: Any) -> Any:
         items = self.check(self.items, context)
