@@ -50,6 +50,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_lg.links.LangGraphRunLink"],
+        # The UI: "Agent run" / "Agent runs" views and the run link (airflow_lg/plugins).
+        "plugins": [{"name": "airflow_lg", "plugin-class": "airflow_lg.plugins.LangGraphPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_lg.hooks.langgraph.LangGraphHook",

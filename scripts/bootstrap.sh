@@ -7,6 +7,8 @@
 #                 langgraph-api on PostgreSQL + Redis, and aegra (Python 3.12), from
 #                 requirements/server-pg.txt and server-aegra.txt; PostgreSQL and
 #                 redis-server from Debian's packages when missing (scripts/server_beds.py)
+#   --with-browser  also Debian's chromium and chromium-driver when missing (the e2e tier's
+#                 UI tests; scripts/test.sh passes it, the demo does not need a browser)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +20,13 @@ VIRTUAL_ENV=.venv uv pip sync --quiet requirements/dev.txt
 VIRTUAL_ENV=.venv uv pip install --quiet --no-deps --editable .
 .venv/bin/python scripts/agent_server.py setup
 .venv/bin/python scripts/server_beds.py setup
+
+if [ "${1:-}" = "--with-browser" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "chromium and chromedriver are missing: apt-get install chromium chromium-driver" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi

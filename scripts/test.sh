@@ -7,15 +7,15 @@
 #   compatibility  the hook, the example DAGs and outages against every server of the
 #           runs API: langgraph dev, langgraph-api on PostgreSQL + Redis, aegra
 #                                                          tests/compatibility
-#   e2e     a real Airflow deployment (api-server, scheduler, dag-processor, triggerer)
-#                                                          tests/e2e
+#   e2e     a real Airflow deployment (api-server, scheduler, dag-processor, triggerer),
+#           and its UI in headless chromium                tests/e2e
 #   bench   the benchmarks' quick smoke run (no timing)  tests/bench
 # Each tier is its own pytest run (each needs its own Airflow settings). A tier that collects
 # no test fails (pytest exits 5), as does any lint or type error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --with-browser
 
 echo "== lint and types"
 .venv/bin/ruff check airflow_lg tests example_dags scripts agents bench

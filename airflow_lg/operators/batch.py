@@ -49,6 +49,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         "config",
         "context",
         "metadata",
+        "langgraph_conn_id",
     )
     template_fields_renderers = {
         k: "json" for k in ("inputs", "payloads", "config", "context", "metadata")

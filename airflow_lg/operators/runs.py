@@ -31,7 +31,6 @@ from airflow_lg.exceptions import (
     step,
 )
 from airflow_lg.inputs import check_arguments
-from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
 from airflow_lg.operators._progress import ProgressLog, answer_line, progress_line
 from airflow_lg.operators.batch import BatchRunOperator
@@ -64,10 +63,10 @@ class _RunRequestOperator(LangGraphBaseOperator):
     arguments: :attr:`RUN_ARGUMENTS` is read from this signature, the one list of them.
     """
 
-    operator_extra_links = (LangGraphRunLink(),)
-
+    # langgraph_conn_id too: its rendered value tells the UI plugin which server to read.
     template_fields: Sequence[str] = (
         "assistant_id", "thread_id", "input", "command", "config", "context", "metadata",
+        "langgraph_conn_id",
     )  # fmt: skip
     template_fields_renderers = {
         k: "json" for k in ("input", "command", "config", "context", "metadata")

@@ -12,7 +12,6 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_lg.arguments import check_choice, check_failure_budget, for_task
 from airflow_lg.exceptions import LangGraphConfigError, LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.links import LangGraphRunLink
 from airflow_lg.operators._base import default_deferrable
 from airflow_lg.outcomes import read_outcome
 from airflow_lg.runs import RunRef
@@ -32,8 +31,7 @@ class RunStatusSensor(BaseSensorOperator):
     the run ends instead of polling every ``poke_interval``.
     """
 
-    template_fields: Sequence[str] = ("thread_id", "run_id")
-    operator_extra_links = (LangGraphRunLink(),)
+    template_fields: Sequence[str] = ("thread_id", "run_id", "langgraph_conn_id")
 
     def __init__(
         self,

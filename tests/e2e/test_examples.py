@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pendulum
 import pytest
@@ -142,11 +143,9 @@ def test_invoke_agent_asks_about_the_day_of_its_data_interval(
     thread = airflow.xcom(INVOKE, run_id, "ask_agent", key="thread_id")
     log = airflow.task_log(INVOKE, run_id, "ask_agent")
     assert f"LangGraph run {lg_run} created on thread {thread}" in log
-    # the task's "LangGraph run" link opens its run on the server
-    server = json.loads(airflow.extra_env["AIRFLOW_CONN_LANGGRAPH_DEFAULT"])["host"]
-    assert airflow.extra_links(INVOKE, run_id, "ask_agent") == {
-        "LangGraph run": f"{server}/threads/{thread}/runs/{lg_run}"
-    }
+    # the task's "LangGraph run" link opens its "Agent run" tab (the provider's UI plugin)
+    tab = f"/dags/{INVOKE}/runs/{quote(run_id, safe='')}/tasks/ask_agent/plugin/agent-run"
+    assert airflow.extra_links(INVOKE, run_id, "ask_agent") == {"LangGraph run": tab}
 
 
 def test_the_connection_forms_test_button_reports_the_server_version(

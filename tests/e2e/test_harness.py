@@ -42,7 +42,11 @@ def test_python_dag_succeeds_and_xcom_is_readable(
 def test_task_log_contains_printed_line(deployment: AirflowDeployment, python_run: str) -> None:
     log = deployment.task_log("harness_python", python_run, "produce")
     assert PRINTED_LINE in log
-    assert deployment.extra_links("harness_python", python_run, "produce") == {}
+    # the provider's UI plugin (installed in the venv) offers its run link on every task, with
+    # no URL on a task that runs no agent
+    assert deployment.extra_links("harness_python", python_run, "produce") == {
+        "LangGraph run": None
+    }
 
 
 def test_deferred_sensor_is_resumed_by_the_triggerer(deployment: AirflowDeployment) -> None:

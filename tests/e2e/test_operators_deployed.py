@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -93,9 +94,11 @@ def test_a_deferred_task_leaves_the_worker_and_the_triggerer_completes_it(
         "slept": 6,
         "done": True,
     }
-    # the task's extra link opens its run on the server
+    # the task's extra link opens its "Agent run" tab (the provider's UI plugin)
     links = airflow.extra_links("e2e_create_deferred", run_id, "run")
-    assert links["LangGraph run"] == f"{server.settings.base_url}/threads/{thread_id}/runs/{lg_run}"
+    assert links["LangGraph run"] == (
+        f"/dags/e2e_create_deferred/runs/{quote(run_id, safe='')}/tasks/run/plugin/agent-run"
+    )
     # the triggerer's lines reach the task log: the run's progress is visible in the UI
     log = airflow.task_log("e2e_create_deferred", run_id, "run")
     assert f"LangGraph run {lg_run} on thread {thread_id} is running" in log

@@ -453,6 +453,7 @@ class AirflowDeployment:
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports["scheduler"]),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports["triggerer"]),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         }
 
     def _check_log_ports(self, components: Iterable[str] | None = None) -> None:

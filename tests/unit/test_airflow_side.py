@@ -199,10 +199,31 @@ class _FakeTI:
     try_number = 1
 
 
-def test_the_run_link_defaults_to_the_run_on_the_server() -> None:
-    from airflow_lg.links import run_url
+def test_the_run_link_opens_the_tasks_agent_run_tab_of_the_ui_plugin() -> None:
+    from airflow_lg.links import LangGraphRunLink
 
-    assert run_url(None, "http://lg:2024", "T", "R") == "http://lg:2024/threads/T/runs/R"
+    key = _FakeTI()
+    for operator in (BatchRunOperator(task_id="b", inputs=[{}], assistant_id="a"),):
+        assert LangGraphRunLink().get_link(operator, ti_key=key) == (
+            "/dags/d/runs/manual__1/tasks/b/plugin/agent-run"
+        )
+
+
+def test_the_run_link_of_a_mapped_task_names_its_map_index() -> None:
+    from airflow_lg.links import task_tab_path
+
+    assert (
+        task_tab_path("d", "run/1", "t", 3)
+        == "/dags/d/runs/run%2F1/tasks/t/mapped/3/plugin/agent-run"
+    )
+
+
+def test_the_run_link_is_empty_on_tasks_of_other_operators() -> None:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    from airflow_lg.links import LangGraphRunLink
+
+    assert LangGraphRunLink().get_link(EmptyOperator(task_id="e"), ti_key=_FakeTI()) == ""
 
 
 def test_the_run_link_follows_the_connections_template() -> None:
@@ -214,13 +235,22 @@ def test_the_run_link_follows_the_connections_template() -> None:
     )
 
 
-def test_operators_offer_the_run_link_and_the_provider_registers_it() -> None:
+def test_the_plugin_registers_the_run_link_globally_and_no_operator_stores_it_in_xcom() -> None:
     from airflow_lg.get_provider_info import get_provider_info
     from airflow_lg.links import LangGraphRunLink
+    from airflow_lg.plugins import LangGraphPlugin
 
-    assert "airflow_lg.links.LangGraphRunLink" in get_provider_info()["extra-links"]
+    info = get_provider_info()
+    assert info["plugins"] == [
+        {"name": "airflow_lg", "plugin-class": "airflow_lg.plugins.LangGraphPlugin"}
+    ]
+    assert any(
+        isinstance(link, LangGraphRunLink) for link in LangGraphPlugin.global_operator_extra_links
+    )
+    # an operator's own link would be computed by the worker and pushed as a _link_ XCom row
     for operator in (
         CreateRunOperator(task_id="c", assistant_id="a"),
         RunStatusSensor(task_id="s", thread_id="T", run_id="R"),
+        BatchRunOperator(task_id="b", inputs=[{}], assistant_id="a"),
     ):
-        assert any(isinstance(link, LangGraphRunLink) for link in operator.operator_extra_links)
+        assert not operator.operator_extra_links

@@ -1,0 +1,50 @@
+"""The provider's Airflow UI plugin, registered through ``get_provider_info()["plugins"]``:
+installing the package is all it takes.
+
+- an **"Agent run"** tab on every task instance (Airflow 3.3 has no ``applies_to``: on a task
+  that runs no agent the tab says so),
+- an **"Agent runs"** tab on every DAG run,
+- an **"Agent runs"** page under Browse: recent runs across the DAGs the user may read,
+- the **"LangGraph run"** link, computed by the API server when asked (no XCom row).
+
+Each view is an ``external_views`` entry whose page the plugin's own FastAPI app serves
+(``_app.py``) under the API server: no build step, and the browser only ever talks to Airflow.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_lg.links import LangGraphRunLink
+from airflow_lg.plugins._app import PREFIX, create_app
+
+TASK_TAB = "agent-run"
+DAG_RUN_TAB = "agent-runs-of-dag-run"
+NAV_PAGE = "agent-runs"
+
+
+class LangGraphPlugin(AirflowPlugin):
+    name = "airflow_lg"
+    fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "airflow-lg agent runs"}]
+    external_views = [
+        {
+            "name": "Agent run",
+            "href": PREFIX + "/task/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
+            "destination": "task_instance",
+            "url_route": TASK_TAB,
+        },
+        {
+            "name": "Agent runs",
+            "href": PREFIX + "/dag-run/{DAG_ID}/{RUN_ID}",
+            "destination": "dag_run",
+            "url_route": DAG_RUN_TAB,
+        },
+        {
+            "name": "Agent runs",
+            "href": PREFIX + "/runs",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": NAV_PAGE,
+        },
+    ]
+    global_operator_extra_links = [LangGraphRunLink()]

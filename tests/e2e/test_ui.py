@@ -1,0 +1,430 @@
+"""The provider's UI plugin on a real deployment, in a real browser (Debian's chromium through
+chromium-driver): what a person sees of the agents.
+
+The deployment runs the example DAGs plus two of ``ui_dags/`` (a run that fails, a run that
+asks a person), against an agent server that needs an API key: the views read it through the
+connection, and no page may show the key. User ``outsider`` may read one DAG only
+(``tests/support/ui_auth_manager.py``). Screenshots of every page go to
+``$AIRFLOW_LG_SCREENSHOTS`` (default ``.run/ui-screenshots``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.support.airflow_home import remove_at_exit, use_private_airflow_home
+
+use_private_airflow_home()
+
+from tests.support.airflow_deployment import AirflowDeploymentError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("AIRFLOW_LG_SCREENSHOTS") or REPO / ".run" / "ui-screenshots")
+pytestmark = pytest.mark.timeout(420)
+
+INVOKE = "example_invoke_agent"
+BATCH = "example_batch_backfill"
+FAILING = "lg_ui_failing"
+PAUSED = "lg_ui_paused"
+BATCH_CONF = {"first_day": "2026-11-02", "last_day": "2026-11-04"}
+OUTSIDER = "outsider"
+OUTSIDER_PASSWORD = "outsider-password"
+OUTSIDER_DAGS = (INVOKE,)  # the outsider may read this DAG only
+
+
+# ---- the deployment ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dags_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="airflow-lg-ui-dags-"))
+    remove_at_exit(str(folder))
+    for source in [
+        *(REPO / "example_dags").glob("example_*.py"),
+        REPO / "tests/e2e/ui_dags/lg_ui.py",
+    ]:
+        shutil.copy(source, folder / source.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    airflow_deployment_factory: Any, auth_server: Any, auth_api_key: str, dags_folder: Path
+) -> Iterator[Any]:
+    passwords = dags_folder.parent / f"{dags_folder.name}-passwords.json"
+    passwords.write_text(json.dumps({"admin": "admin", OUTSIDER: OUTSIDER_PASSWORD}))
+    remove_at_exit(str(passwords))
+    conn = {"conn_type": "langgraph", "host": auth_server.url, "password": auth_api_key}
+    env = {
+        "AIRFLOW_CONN_LANGGRAPH_DEFAULT": json.dumps(conn),
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.support.ui_auth_manager.OutsiderAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{OUTSIDER}:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW_LG_OUTSIDER_DAGS": ",".join(OUTSIDER_DAGS),
+        "PYTHONPATH": str(REPO),
+    }
+    deployment = airflow_deployment_factory(dags_folder, env=env, parallelism=6)
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(airflow: Any) -> dict[str, str]:
+    """The DAGs the views are looked at for, triggered at once and run to their end."""
+    triggered = {
+        INVOKE: _trigger(airflow, INVOKE, logical_date="2026-11-10T00:00:00+00:00"),
+        BATCH: _trigger(airflow, BATCH, conf=BATCH_CONF),
+        FAILING: _trigger(airflow, FAILING),
+        PAUSED: _trigger(airflow, PAUSED),
+    }
+    expected = {INVOKE: "success", BATCH: "success", FAILING: "failed", PAUSED: "success"}
+    for dag_id, run_id in triggered.items():
+        assert airflow.wait_dag_run(dag_id, run_id, timeout=240) == expected[dag_id], dag_id
+    return triggered
+
+
+def _trigger(airflow: Any, dag_id: str, **kwargs: Any) -> str:
+    for attempt in range(3):
+        try:
+            return str(airflow.trigger(dag_id, **kwargs))
+        except AirflowDeploymentError as exc:  # SQLite was busy: nothing was created
+            if "Database error" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def _token(airflow: Any, username: str, password: str) -> str:
+    answer = httpx.post(
+        f"{airflow.url}/auth/token", json={"username": username, "password": password}
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+# ---- the browser ---------------------------------------------------------------------------
+
+
+class Browser:
+    """Headless chromium, logged in to the deployment as one user (its JWT in the cookie the
+    UI uses), reading the plugin's pages inside Airflow's own UI."""
+
+    def __init__(self, airflow: Any, token: str) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                         "--window-size=1500,1100", "--disable-gpu"):  # fmt: skip
+            options.add_argument(argument)
+        service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.url = airflow.url
+        self.driver.get(f"{self.url}/api/v2/version")  # a page of the origin, to set its cookie
+        self.driver.add_cookie({"name": "_token", "value": token, "path": "/"})
+
+    def close(self) -> None:
+        self.driver.quit()
+
+    def frame_text(self, path: str, title: str, until: Callable[[str], bool], shot: str) -> str:
+        """Open ``path`` of Airflow's UI, wait until the plugin's frame ``title`` shows text
+        for which ``until`` holds, screenshot the page; the frame's text."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(self.url + path)
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline:
+            frames = self.driver.find_elements(By.CSS_SELECTOR, f"iframe[title='{title}']")
+            if frames:
+                self.driver.switch_to.frame(frames[0])
+                try:
+                    text = self.driver.find_element(By.TAG_NAME, "body").text
+                except Exception:
+                    text = ""
+                self.driver.switch_to.default_content()
+                if until(text):
+                    break
+            time.sleep(0.5)
+        time.sleep(0.5)  # let the UI settle for the picture
+        self.shot(shot)
+        return text
+
+    def click_in_frame(self, title: str, link_text: str, until: Callable[[str], bool]) -> str:
+        """Click a link inside the plugin's frame; the frame's text once ``until`` holds."""
+        from selenium.webdriver.common.by import By
+
+        driver = self.driver
+        driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, f"iframe[title='{title}']"))
+        try:
+            driver.find_element(By.LINK_TEXT, link_text).click()
+            deadline = time.monotonic() + 30
+            text = ""
+            while time.monotonic() < deadline:
+                text = driver.find_element(By.TAG_NAME, "body").text
+                if until(text):
+                    break
+                time.sleep(0.3)
+            return str(text)
+        finally:
+            driver.switch_to.default_content()
+
+    def frame_source(self, title: str) -> str:
+        from selenium.webdriver.common.by import By
+
+        self.driver.switch_to.frame(
+            self.driver.find_element(By.CSS_SELECTOR, f"iframe[title='{title}']")
+        )
+        try:
+            return str(self.driver.page_source)
+        finally:
+            self.driver.switch_to.default_content()
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.fixture(scope="module")
+def admin_browser(airflow: Any) -> Iterator[Browser]:
+    browser = Browser(airflow, _token(airflow, "admin", "admin"))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def outsider_browser(airflow: Any) -> Iterator[Browser]:
+    browser = Browser(airflow, _token(airflow, OUTSIDER, OUTSIDER_PASSWORD))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def _task_tab(dag_id: str, run_id: str, task_id: str) -> str:
+    return f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}/plugin/agent-run"
+
+
+# ---- what a person sees ----------------------------------------------------------------------
+
+
+def test_the_task_view_of_example_invoke_agent_shows_the_agents_answer_first(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    run_id = runs[INVOKE]
+    answer = airflow.xcom(INVOKE, run_id, "report")
+    text = admin_browser.frame_text(
+        _task_tab(INVOKE, run_id, "ask_agent"),
+        "Agent run",
+        lambda t: answer in t,
+        "task-view-invoke",
+    )
+    assert answer.startswith("You said: Summarise the orders of")
+    lines = text.splitlines()
+    assert lines[0].startswith("Agent run") and "success" in lines[0]
+    assert lines[1] == "Answer" and lines[2] == answer  # the answer before everything else
+    lg_run = airflow.xcom(INVOKE, run_id, "ask_agent", key="run_id")
+    assert lg_run in text and "assistant" in text and "chat" in text
+    assert "Conversation" in text and "Progress" in text and "respond" in text  # the node
+
+
+def test_the_dag_run_view_of_example_batch_backfill_lists_one_run_per_day_with_its_status(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    run_id = runs[BATCH]
+    text = admin_browser.frame_text(
+        f"/dags/{BATCH}/runs/{run_id}/plugin/agent-runs-of-dag-run",
+        "Agent runs",
+        lambda t: "3 agent run(s)" in t,
+        "dag-run-view-batch",
+    )
+    batch = airflow.xcom(BATCH, run_id, "ask_per_day")
+    item_runs = [r["run_id"] for r in batch["runs"]]
+    assert len(item_runs) == 3  # one per day of BATCH_CONF
+    rows = [line for line in text.splitlines() if any(r in line for r in item_runs)]
+    assert len(rows) == 3 and all(row.startswith("success") for row in rows), text
+    assert [f"ask_per_day #{i}" in text for i in range(3)] == [True] * 3
+
+
+def test_a_batch_task_view_is_a_table_of_its_items_that_opens_each(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    run_id = runs[BATCH]
+    path = _task_tab(BATCH, run_id, "ask_per_day")
+    text = admin_browser.frame_text(path, "Agent run", lambda t: "#2" in t, "task-view-batch")
+    assert "Agent batch: 3 runs" in text and "3 success" in text
+    item = admin_browser.click_in_frame("Agent run", "#1", lambda t: "all items" in t)
+    admin_browser.shot("task-view-batch-item")
+    second = airflow.xcom(BATCH, run_id, "ask_per_day")["runs"][1]["run_id"]
+    assert second in item and "Answer" in item
+
+
+def test_a_paused_run_shows_what_the_agent_asks(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    text = admin_browser.frame_text(
+        _task_tab(PAUSED, runs[PAUSED], "ask_human_agent"),
+        "Agent run",
+        lambda t: "The agent asks" in t,
+        "task-view-paused",
+    )
+    lines = text.splitlines()
+    assert "paused" in lines[0]
+    assert lines[1] == "The agent asks" and lines[2].startswith("approve?"), text
+    assert "refund order 1234" in text  # the rest of what it asks, below the question
+
+
+def test_a_failed_run_shows_its_error_first(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    text = admin_browser.frame_text(
+        _task_tab(FAILING, runs[FAILING], "ask_failing_agent"),
+        "Agent run",
+        lambda t: "Error" in t,
+        "task-view-failed",
+    )
+    lines = text.splitlines()
+    assert "failed" in lines[0] and lines[1] == "Error"
+    assert lines[2] == (
+        "ValueError: failing agent failed on purpose: the warehouse table orders_2026 is missing"
+    )
+
+
+def test_the_nav_page_lists_recent_runs_with_failed_and_paused_ones_first(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    text = admin_browser.frame_text(
+        "/plugin/agent-runs", "Agent runs", lambda t: "Needs attention" in t, "nav-page"
+    )
+    attention = text.split("Needs attention", 1)[1].split("Recent", 1)[0]
+    assert FAILING in attention and PAUSED in attention and INVOKE not in attention
+    assert "1 waiting for a person, 1 failed" in text
+    recent = text.split("Recent", 1)[1]
+    assert INVOKE in recent and BATCH in recent
+
+
+def test_the_nav_page_filters_by_status(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    text = admin_browser.frame_text(
+        "/plugin/agent-runs", "Agent runs", lambda t: "Recent" in t, "nav-page-before-filter"
+    )
+    assert FAILING in text
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = admin_browser.driver
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe[title='Agent runs']"))
+    try:
+        Select(driver.find_element(By.NAME, "status")).select_by_value("paused")
+        driver.find_element(By.TAG_NAME, "button").click()
+        time.sleep(2)
+        filtered = driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.switch_to.default_content()
+    admin_browser.shot("nav-page-paused-only")
+    shown = filtered.split("Recent", 1)[1]  # the table (the filters list every DAG)
+    assert PAUSED in shown and FAILING not in shown and INVOKE not in shown
+
+
+def test_a_task_that_runs_no_agent_shows_an_empty_state(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    text = admin_browser.frame_text(
+        _task_tab(INVOKE, runs[INVOKE], "build_question"),
+        "Agent run",
+        lambda t: "does not run an agent" in t,
+        "task-view-not-an-agent",
+    )
+    assert "does not run an agent" in text
+
+
+def test_a_user_who_may_not_read_the_dag_gets_no_data(
+    airflow: Any, runs: dict[str, str], outsider_browser: Browser
+) -> None:
+    text = outsider_browser.frame_text(
+        _task_tab(FAILING, runs[FAILING], "ask_failing_agent"),
+        "Agent run",
+        lambda t: "may not read" in t,
+        "outsider-task-view",
+    )
+    assert "may not read" in text and "ValueError" not in text
+    token = _token(airflow, OUTSIDER, OUTSIDER_PASSWORD)
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in (
+        f"/langgraph/task/{FAILING}/{runs[FAILING]}/ask_failing_agent/-1",
+        f"/langgraph/dag-run/{BATCH}/{runs[BATCH]}",
+    ):
+        answer = httpx.get(airflow.url + path, headers=headers)
+        assert answer.status_code == 403, path
+        assert "run_id" not in answer.text and "failing agent" not in answer.text
+    # the one DAG it may read, it reads; the list shows only that DAG's runs
+    allowed = httpx.get(
+        f"{airflow.url}/langgraph/task/{INVOKE}/{runs[INVOKE]}/ask_agent/-1", headers=headers
+    )
+    assert allowed.status_code == 200 and "Answer" in allowed.text
+    listing = outsider_browser.frame_text(
+        "/plugin/agent-runs", "Agent runs", lambda t: "Recent" in t, "outsider-nav-page"
+    )
+    assert INVOKE in listing and FAILING not in listing and BATCH not in listing
+
+
+def test_a_request_without_a_login_gets_nothing(airflow: Any, runs: dict[str, str]) -> None:
+    answer = httpx.get(f"{airflow.url}/langgraph/task/{INVOKE}/{runs[INVOKE]}/ask_agent/-1")
+    assert answer.status_code == 401 and "Answer" not in answer.text
+
+
+def test_no_page_shows_the_api_key(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser, auth_api_key: str
+) -> None:
+    token = _token(airflow, "admin", "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    paths = [
+        f"/langgraph/task/{INVOKE}/{runs[INVOKE]}/ask_agent/-1",
+        f"/langgraph/task/{BATCH}/{runs[BATCH]}/ask_per_day/-1",
+        f"/langgraph/task/{BATCH}/{runs[BATCH]}/ask_per_day/-1?item=0",
+        f"/langgraph/dag-run/{BATCH}/{runs[BATCH]}",
+        "/langgraph/runs",
+    ]
+    for path in paths:
+        answer = httpx.get(airflow.url + path, headers=headers)
+        assert answer.status_code == 200, (path, answer.text[:500])
+        assert auth_api_key not in answer.text, path
+    admin_browser.frame_text(
+        _task_tab(INVOKE, runs[INVOKE], "ask_agent"), "Agent run", lambda t: "Answer" in t, "key"
+    )
+    assert auth_api_key not in admin_browser.driver.page_source
+    assert auth_api_key not in admin_browser.frame_source("Agent run")
+
+
+# ---- the run link -------------------------------------------------------------------------
+
+
+def test_the_run_link_opens_the_task_view_and_leaves_no_xcom_row(
+    airflow: Any, runs: dict[str, str]
+) -> None:
+    for dag_id, task_id in ((INVOKE, "ask_agent"), (BATCH, "ask_per_day")):
+        links = airflow.extra_links(dag_id, runs[dag_id], task_id)
+        assert links == {"LangGraph run": _task_tab(dag_id, runs[dag_id], task_id)}
+        run = quote(runs[dag_id], safe="")
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries"
+        keys = {x["key"] for x in airflow.api("GET", path).json()["xcom_entries"]}
+        assert not [k for k in keys if k.startswith("_link_")], keys
+    # a task of another operator has no such link
+    assert airflow.extra_links(INVOKE, runs[INVOKE], "build_question") == {"LangGraph run": None}
