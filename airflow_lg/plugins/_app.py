@@ -78,7 +78,7 @@ def task_view(
         if isinstance(rows, HTMLResponse):
             return rows
         return HTMLResponse(_render.batch_page(task, rows, item_href="?item="))
-    ref = task.refs[item or 0] if (item or 0) < len(task.refs) else None
+    ref = task.refs[item or 0] if 0 <= (item or 0) < len(task.refs) else None
     if ref is None:
         return HTMLResponse(_render.message("Agent run", f"The batch has no item {item}."), 404)
     detail = _read(hook, lambda: _reading.aread_detail(hook, ref))
@@ -112,6 +112,8 @@ def recent_view(
     readable = _readable_dags(user)
     if dag_id:
         readable &= {dag_id}
+    # of those, the DAGs whose task instances the user may read, as the other views ask
+    readable = {d for d in readable if _may_read(user, d)}
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -162,12 +164,14 @@ def _read(hook: LangGraphHook, work: Callable[[], Coroutine[Any, Any, T]]) -> T 
     """Run an async read in a loop of its own; a connection that cannot be used is a page
     saying so (its id and the reason, never its key)."""
     try:
+        hook.settings  # noqa: B018  (the connection first: no coroutine made in vain)
         return hook.blocking(work())
     except LangGraphError as exc:
         return HTMLResponse(_render.message("Agent run", str(exc)), 502)
     except Exception as exc:  # e.g. the connection is not defined in this API server
+        # only the type: a configuration error may quote the connection's own values
         name = hook.langgraph_conn_id
-        text = f"Connection {name!r} cannot be used here: {type(exc).__name__}: {exc}"
+        text = f"Connection {name!r} cannot be used here ({type(exc).__name__})."
         return HTMLResponse(_render.message("Agent run", text), 502)
 
 

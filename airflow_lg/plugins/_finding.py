@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_lg.exceptions import LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import RunRef
 
@@ -129,15 +130,26 @@ def _task(ti: Any, xcom: dict[str, Any], rendered: dict[str, Any]) -> AgentTask:
     summary = xcom.get("batch") or xcom.get("return_value")
     if task.is_batch and isinstance(summary, dict) and isinstance(summary.get("runs"), list):
         task.results = [r for r in summary["runs"] if isinstance(r, dict)]
-        task.refs = [RunRef.of(r) for r in task.results]
+        task.refs = _refs(task.results)
     elif task.is_batch:
-        task.refs = [RunRef.from_dict(r) for r in xcom.get("runs") or []]
+        task.refs = _refs(xcom.get("runs") or [])
     else:
         thread_id = xcom.get("thread_id") or _text(rendered.get("thread_id"))
         run_id = xcom.get("run_id") or _text(rendered.get("run_id"))
         if thread_id and run_id:
             task.refs = [RunRef(str(thread_id), str(run_id))]
     return task
+
+
+def _refs(values: Sequence[Any]) -> list[RunRef]:
+    """The runs of XCom entries; one that is not a run (edited by hand, say) is skipped."""
+    refs = []
+    for value in values:
+        try:
+            refs.append(RunRef.from_dict(value))
+        except (LangGraphError, KeyError, TypeError, ValueError):
+            continue
+    return refs
 
 
 def _xcoms(session: Any, tis: Sequence[Any]) -> dict[tuple[str, str, str, int], dict[str, Any]]:

@@ -37,7 +37,7 @@ DISPLAY: Mapping[str, str] = {
     "missing": "missing",
     "unreachable": "unknown",
 }
-ATTENTION = frozenset({PAUSED, FAILED, "timed out"})
+ATTENTION = frozenset({PAUSED, FAILED, "timed out", "unknown"})
 
 
 @dataclass
@@ -109,10 +109,21 @@ async def aread_rows(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunRow
     """Each run's row, in order; a server that cannot be reached gives rows saying so."""
     rows = await bounded_gather(_CONCURRENCY, lambda ref: _read_row(hook, ref), refs)
     paused = await _paused_threads(hook, [r.ref.thread_id for r in rows if r.status == "success"])
-    for row in rows:
-        if row.ref.thread_id in paused:
-            row.status = PAUSED
+    mark_paused(rows, paused)
     return rows
+
+
+def mark_paused(rows: Sequence[RunRow], paused_threads: set[str]) -> None:
+    """A thread waiting for a person is its newest run's doing: of a thread's runs listed,
+    only that one is marked paused (an earlier run on it ended as it says)."""
+    newest: dict[str, RunRow] = {}
+    for row in rows:
+        known = newest.get(row.ref.thread_id)
+        if known is None or (row.created_at or "") > (known.created_at or ""):
+            newest[row.ref.thread_id] = row
+    for thread_id, row in newest.items():
+        if thread_id in paused_threads and row.status == "success":
+            row.status = PAUSED
 
 
 async def _read_row(hook: LangGraphHook, ref: RunRef) -> RunRow:
@@ -176,7 +187,7 @@ def steps_of(checkpoints: Sequence[Mapping[str, Any]]) -> list[Step]:
         later = checkpoints[index + 1] if index + 1 < len(checkpoints) else None
         steps.append(
             Step(
-                step=int((checkpoint.get("metadata") or {}).get("step", index)) + 1,
+                step=_step_number(checkpoint, index),
                 nodes=[str(t.get("name")) for t in tasks],
                 finished_at=later.get("created_at") if later else None,
                 errors=[str(t["error"]) for t in tasks if t.get("error")],
@@ -184,6 +195,11 @@ def steps_of(checkpoints: Sequence[Mapping[str, Any]]) -> list[Step]:
             )
         )
     return steps
+
+
+def _step_number(checkpoint: Mapping[str, Any], index: int) -> int:
+    step = (checkpoint.get("metadata") or {}).get("step")
+    return step + 1 if isinstance(step, int) else index
 
 
 def _time(value: str) -> datetime | None:

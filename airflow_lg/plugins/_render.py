@@ -33,7 +33,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;
 border-bottom:1px solid #e5e7eb;vertical-align:top}th{font-weight:600;color:#57606a}
 table.facts th{width:160px}code,.mono{font-family:ui-monospace,Menlo,monospace;font-size:12.5px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12.5px;font-weight:600;
-background:#eaeef2}.s-success{background:#dafbe1;color:#116329}.s-failed,.s-timed.out{
+background:#eaeef2}.s-success{background:#dafbe1;color:#116329}.s-failed,.s-timed-out{
 background:#ffebe9;color:#a40e26}.s-running,.s-pending{background:#ddf4ff;color:#0550ae}
 .s-paused{background:#fff8c5;color:#7d4e00}.s-cancelled,.s-missing,.s-unknown{background:#eaeef2}
 .answer{border-left:4px solid #2da44e;background:#f6f8fa;padding:10px 14px;white-space:pre-wrap}
@@ -62,7 +62,7 @@ def page(title: str, body: str, *, refresh: bool = False) -> str:
 
 
 def badge(status: str) -> str:
-    return f'<span class="badge s-{esc(status).replace(" ", ".")}">{esc(status)}</span>'
+    return f'<span class="badge s-{esc(status).replace(" ", "-")}">{esc(status)}</span>'
 
 
 def message(title: str, text: str) -> str:
@@ -219,7 +219,7 @@ def batch_page(task: AgentTask, rows: Sequence[RunRow], item_href: str) -> str:
     lines = []
     for index, row in enumerate(rows):
         result = results.get(index)
-        outcome = RunOutcome.from_dict(result) if result and "outcome" in result else None
+        outcome = _outcome(result)
         lines.append(
             f"<tr><td><a href='{esc(item_href)}{index}'>#{index}</a></td>"
             f"<td>{badge(row.status)}</td><td>{esc(outcome.outcome if outcome else '')}</td>"
@@ -233,6 +233,13 @@ def batch_page(task: AgentTask, rows: Sequence[RunRow], item_href: str) -> str:
         f"<table>{head}{''.join(lines)}</table>"
     )
     return page("Agent batch", body, refresh=active)
+
+
+def _outcome(result: Mapping[str, Any] | None) -> RunOutcome | None:
+    try:
+        return RunOutcome.from_dict(result) if result else None
+    except (KeyError, TypeError, ValueError):  # not an outcome the provider wrote
+        return None
 
 
 def one_line(outcome: RunOutcome | None) -> str:
@@ -311,7 +318,7 @@ def recent_page(
         "<h1>Agent runs</h1>",
         _filters(filters, choices),
         f"<p class='note'>{len(entries)} run(s) shown; {paused} waiting for a person, "
-        f"{len(attention) - paused} failed or timed out.</p>",
+        f"{len(attention) - paused} failed, timed out or unreadable.</p>",
     ]
     if attention:
         body += ["<h2>Needs attention</h2>", runs_table(attention, dag=True)]

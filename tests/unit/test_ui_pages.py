@@ -126,10 +126,26 @@ def test_the_recent_page_puts_runs_that_need_a_person_first() -> None:
     text = _text(recent_page([ok, paused, failed], {}, {}))
     attention = text.split("Needs attention", 1)[1].split("Recent", 1)[0]
     assert "R2" in attention and "R3" in attention and "R1" not in attention
-    assert "1 waiting for a person, 1 failed or timed out" in text
+    assert "1 waiting for a person, 1 failed, timed out or unreadable" in text
 
 
 def test_a_json_tree_opens_the_top_level_and_folds_deeper_ones() -> None:
     html = tree({"a": {"b": {"c": 1}}})
     assert html.startswith("<details class='tree' open>")
     assert html.count("<details class='tree' open>") == 1 and html.count("<details") == 3
+
+
+def test_only_the_newest_run_of_a_paused_thread_is_paused() -> None:
+    from airflow_lg.plugins._reading import mark_paused
+
+    older = RunRow(RunRef("T", "R1"), "success", created_at="2026-12-01T10:00:00")
+    newer = RunRow(RunRef("T", "R2"), "success", created_at="2026-12-01T11:00:00")
+    elsewhere = RunRow(RunRef("U", "R3"), "success", created_at="2026-12-01T12:00:00")
+    mark_paused([older, newer, elsewhere], {"T"})
+    assert [older.status, newer.status, elsewhere.status] == ["success", PAUSED, "success"]
+
+
+def test_a_batch_entry_that_is_not_a_run_is_skipped_not_an_error() -> None:
+    from airflow_lg.plugins._finding import _refs
+
+    assert _refs([{"thread_id": "T", "run_id": "R"}, {"nonsense": 1}, "x"]) == [RunRef("T", "R")]
