@@ -29,6 +29,7 @@ from airflow_lg.exceptions import (
 from airflow_lg.hooks._outages import not_riding, riding_outages
 from airflow_lg.hooks._outages import ride_from_now as ride_from_now  # for the operators
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
+from airflow_lg.progress import ProgressLog
 from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
 
@@ -59,6 +60,7 @@ class WaitOptions:
     concurrency: int = CONCURRENCY
     stop_statuses: frozenset[str] = field(default=TERMINAL_RUN_STATUSES)
     read_status: bool = True
+    progress: bool = False  # tell the run's nodes in the log as they run (one run's wait)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values only (trigger kwargs are stored in the metadata DB)."""
@@ -172,9 +174,10 @@ async def _wait_one(
     failures = 0
     last_status = None
     delays = poll_delays(options.poll_interval)
+    progress = Progress(ref, log) if options.progress else None
     while True:
         try:
-            status = await _check(hook, ref, options, limit, log)
+            status = await _check(hook, ref, options, limit, progress)
         except LangGraphNotFoundError:
             log.warning("LangGraph %s no longer exists", ref)
             if (await hook.atransport()).outage.was_away:
@@ -205,13 +208,20 @@ async def _wait_one(
 
 
 async def _check(
-    hook: LangGraphHook, ref: RunRef, options: WaitOptions, limit: asyncio.Semaphore, log: Any
+    hook: LangGraphHook,
+    ref: RunRef,
+    options: WaitOptions,
+    limit: asyncio.Semaphore,
+    progress: Progress | None,
 ) -> RunStatus:
     """One look at the run: its status (polling), or once it ended (joining)."""
     queued = limit.locked()
     async with limit:
         if not options.joins:
-            return parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
+            status = parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
+            if progress is not None and status is RunStatus.RUNNING:
+                await progress.look(hook)
+            return status
         # A run that ended while its wait queued for a join slot is not joined: the server
         # answers a join of an ended run only after ~0.5 s, which a batch would pay per run. A
         # wait that gets its slot at once joins at once (its caller has just seen the run
@@ -220,10 +230,66 @@ async def _check(
             status = parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
             if status.is_terminal():
                 return status
-        await hook.ajoin_run(ref.thread_id, ref.run_id, raise_error=False)
+        if progress is not None:
+            await progress.follow(hook)
+        else:
+            await hook.ajoin_run(ref.thread_id, ref.run_id, raise_error=False)
         if not options.read_status:
             return RunStatus.ENDED
         return parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
+
+
+class Progress:
+    """A run's progress told in the wait's log (the task log, also from the triggerer): node
+    by node as the run's own event stream says, when joining — the same one long poll as a
+    join, answered when the run ends; or, when polling, the step its newest checkpoint is at,
+    read while the run is running (a request more per poll)."""
+
+    def __init__(self, ref: RunRef, log: Any) -> None:
+        self.ref, self.log = ref, log
+        self.lines = ProgressLog(values=False)
+        self.step: int | None = None
+        self.readable = True
+
+    async def follow(self, hook: LangGraphHook) -> None:
+        """Until the run ends: its node updates and custom events (a run created without
+        ``updates`` in its ``stream_mode`` streams none of them: only its status is told)."""
+        stream = hook.ajoin_stream(
+            self.ref.thread_id, self.ref.run_id, stream_mode=["updates", "custom"]
+        )
+        async for part in stream:
+            if part.event != "end":  # aegra ends its streams with one
+                self._tell(self.lines.lines(part))
+        self._tell(self.lines.flush())
+
+    async def look(self, hook: LangGraphHook) -> None:
+        """The step the running run is at, told when it moved."""
+        if not self.readable:
+            return
+        try:
+            newest = await hook.aget_thread_history(
+                self.ref.thread_id, limit=1, metadata={"run_id": self.ref.run_id}
+            )
+        except LangGraphServerError as exc:
+            # aegra fails a history by metadata (500): the status must do
+            self.readable = exc.status_code != 500
+            return
+        except LangGraphError:
+            return  # progress is a courtesy: the status read decides
+        checkpoint = newest[0] if newest else None
+        step = (checkpoint or {}).get("metadata", {}).get("step")
+        if checkpoint is None or not isinstance(step, int) or step == self.step:
+            return
+        self.step = step
+        names = [t.get("name") for t in checkpoint.get("tasks") or []]
+        nodes = [str(n) for n in names if n and n != "__start__"]
+        if nodes:
+            self.log.info("LangGraph run %s: step %d, running %s", self.ref.run_id, step + 1,
+                          ", ".join(nodes))  # fmt: skip
+
+    def _tell(self, lines: Iterator[str]) -> None:
+        for line in lines:
+            self.log.info("LangGraph run %s: %s", self.ref.run_id, line)
 
 
 # ---- the trigger's event, and resuming from it ------------------------------------------------

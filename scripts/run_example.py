@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import agent_server  # noqa: E402
 
-from airflow_lg.operators._progress import answer_line  # noqa: E402
+from airflow_lg.progress import answer_line  # noqa: E402
 
 LOG_DIR = REPO / ".run"
 

@@ -134,6 +134,8 @@ class WaitingMixin:
     execution_timeout: timedelta | None
     log: Any
     _active_runs: list[RunRef]
+    # a wait for one run tells its nodes in the log; a batch's would be a flood
+    tells_progress: bool = True
 
     def init_waiting(
         self,
@@ -174,6 +176,7 @@ class WaitingMixin:
             # deferred: a join reports "ended" and execute_complete reads how (one request
             # per wait in the triggerer)
             read_status=not self.deferrable,
+            progress=self.tells_progress,
         )
 
     def wait_for(self, context: Any, runs: Sequence[RunRef]) -> list[RunRef]:

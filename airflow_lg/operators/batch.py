@@ -19,8 +19,8 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.operators._progress import answer_line, short
 from airflow_lg.outcomes import read_batch_outcomes
+from airflow_lg.progress import answer_line, short
 from airflow_lg.runs import RunRef
 from airflow_lg.schema import RunCreate, WaitMode
 from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL
@@ -41,6 +41,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     number of runs per outcome. With ``fail_on_partial_error`` (default) the task fails if any
     run did not succeed — after pushing the results, so nothing is lost.
     """
+
+    tells_progress = False
 
     template_fields: Sequence[str] = (
         "assistant_id",

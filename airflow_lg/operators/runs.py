@@ -32,9 +32,9 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import check_arguments
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.operators._progress import ProgressLog, answer_line, progress_line
 from airflow_lg.operators.batch import BatchRunOperator
 from airflow_lg.outcomes import read_outcome
+from airflow_lg.progress import ProgressLog, answer_line, progress_line
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import Outcome, Run, RunCreateMetadata, RunStatus, StreamPart, WaitMode
 from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL, ride_from_now
@@ -181,7 +181,8 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
 
     :param wait_for_completion: wait for the run to end and return its output.
     :param stream_mode: / :param stream_resumable: / :param stream_subgraphs: what the run
-        records for a later ``join_stream``.
+        records for a later ``join_stream``. By default ``values``, and ``updates`` too when
+        this task joins the run (``wait_mode="join"``): its wait tells each node in the log.
     (The waiting parameters are those of :class:`~airflow_lg.operators._base.WaitingMixin`;
     the kill/interrupt ones those of :class:`~airflow_lg.operators._base.LangGraphBaseOperator`.)
     """
@@ -190,7 +191,7 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         self,
         *,
         wait_for_completion: bool = True,
-        stream_mode: str | list[str] = "values",
+        stream_mode: str | list[str] | None = None,
         stream_resumable: bool = False,
         stream_subgraphs: bool = False,
         deferrable: bool | None = None,
@@ -208,6 +209,15 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         self.stream_subgraphs = stream_subgraphs
         self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
 
+    @property
+    def recorded_stream_mode(self) -> str | list[str]:
+        """What the run records for a join_stream: as given; by default its values, and its
+        node updates too when this task joins it, so the wait can tell them in the log."""
+        if self.stream_mode is not None:
+            return self.stream_mode
+        joins = self.wait_for_completion and self.wait_mode == "join"
+        return ["values", "updates"] if joins else "values"
+
     def execute(self, context: Any) -> Any:
         # In a context of its own: once the run exists, its wait rides out a server away.
         return contextvars.copy_context().run(self._execute, context)
@@ -221,7 +231,7 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
             run = self.hook.create_run(
                 thread_id,
                 self.assistant_id,
-                stream_mode=self.stream_mode,
+                stream_mode=self.recorded_stream_mode,
                 stream_resumable=self.stream_resumable,
                 stream_subgraphs=self.stream_subgraphs,
                 **arguments,

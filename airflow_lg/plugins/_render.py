@@ -14,9 +14,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from airflow_lg.operators._progress import answer_line, cut, short, text_of
 from airflow_lg.plugins._finding import AgentTask
 from airflow_lg.plugins._reading import ATTENTION, PAUSED, RunDetail, RunRow, Step
+from airflow_lg.progress import answer_line, cut, short, text_of
 from airflow_lg.runs import RunOutcome
 from airflow_lg.schema import Outcome
 

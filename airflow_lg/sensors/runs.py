@@ -122,6 +122,7 @@ class RunStatusSensor(BaseSensorOperator):
             deadline_reason="sensor_timeout",
             stop_statuses=frozenset(stops),
             read_status=False,  # read in execute_complete: one request per wait
+            progress=True,
         )
         self.defer(
             # the sensor watches a run it did not create: killing it cancels nothing

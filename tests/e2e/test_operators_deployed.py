@@ -102,6 +102,7 @@ def test_a_deferred_task_leaves_the_worker_and_the_triggerer_completes_it(
     # the triggerer's lines reach the task log: the run's progress is visible in the UI
     log = airflow.task_log("e2e_create_deferred", run_id, "run")
     assert f"LangGraph run {lg_run} on thread {thread_id} is running" in log
+    assert f"LangGraph run {lg_run}: step 1, running sleep" in log  # the node it is at
     assert f"LangGraph run {lg_run} on thread {thread_id} is success" in log
 
 

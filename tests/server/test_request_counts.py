@@ -79,7 +79,8 @@ def test_a_deferred_join_mode_run_costs_four_requests(
     run_id = ti.xcoms["run_id"]
     assert _sent(fault_proxy) == [
         ("POST", f"/threads/{thread}/runs"),  # create (the first try looks for no earlier run)
-        ("GET", f"/threads/{thread}/runs/{run_id}/join"),  # the triggerer: one long poll
+        # the triggerer: one long poll, the run's event stream (its nodes told in the log)
+        ("GET", f"/threads/{thread}/runs/{run_id}/stream"),
         ("GET", f"/threads/{thread}/runs/{run_id}"),  # resumed: how it ended
         ("POST", f"/threads/{thread}/history"),  # its own last checkpoint: output or pause
     ]
@@ -131,7 +132,7 @@ def test_a_deferred_sensor_costs_a_poke_a_join_and_the_outcome(
     one_run = f"/threads/{thread}/runs/{run['run_id']}"
     assert _sent(fault_proxy) == [
         ("GET", one_run),  # the first poke, in the worker: still running, so defer
-        ("GET", f"{one_run}/join"),
+        ("GET", f"{one_run}/stream"),  # a join that tells the run's nodes
         ("GET", one_run),
         ("POST", f"/threads/{thread}/history"),
     ]

@@ -276,3 +276,66 @@ async def test_join_mode_does_not_join_a_run_that_ended_while_its_wait_queued(
     # and the wait that got its slot at once joined without asking first
     asked = [r.path.split("/")[4] for r in fault_proxy.find("GET", "/runs/[^/]+$")]
     assert asked.count(live["run_id"]) == 1
+
+
+async def test_a_joined_run_tells_each_node_in_the_log_for_the_cost_of_a_join(
+    fault_proxy: Any, conn_to: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a run that records its node updates (CreateRunOperator's default when it joins)
+    conn_id = conn_to(fault_proxy.url)
+    hook = LangGraphHook(conn_id)
+    thread = (await hook.acreate_thread())["thread_id"]
+    run = await hook.acreate_run(
+        thread, "test_agent", input=SEED_INPUT, stream_mode=["values", "updates"]
+    )
+    fault_proxy.clear()
+    options = WaitOptions(mode="join", poll_interval=30, read_status=False, progress=True)
+    trigger = LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id)
+    event = await _first_event(trigger)
+
+    assert event["runs"][0]["status"] == "ended"
+    told = _told(capsys, run["run_id"])
+    assert [line for line in told if line.startswith("node ")] == [
+        "node foo finished: updated foo",
+        "node bar finished (no update)",
+        "node baz finished: updated baz",
+    ], told
+    sent = [(r.method, r.path) for r in fault_proxy.requests]
+    assert sent == [("GET", f"/threads/{thread}/runs/{run['run_id']}/stream")]  # one long poll
+
+
+async def test_a_polled_run_tells_the_step_it_is_at_while_it_runs(
+    agent_server: Any, conn_to: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = conn_to(agent_server.url)
+    [run] = await _sleepers(LangGraphHook(conn_id), 3.0)
+    options = WaitOptions(mode="poll", poll_interval=1, read_status=False, progress=True)
+    trigger = LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id)
+    event = await _first_event(trigger)
+
+    assert event["runs"][0]["status"] == "success"
+    assert _told(capsys, run["run_id"]) == ["step 1, running sleep"]  # once, as it moved
+
+
+async def test_a_wait_without_progress_sends_only_its_status_reads(
+    fault_proxy: Any, conn_to: Callable[..., str]
+) -> None:
+    conn_id = conn_to(fault_proxy.url)
+    [run] = await _sleepers(LangGraphHook(conn_id), 1.5)
+    fault_proxy.clear()
+    options = WaitOptions(mode="poll", poll_interval=1, read_status=False)  # a batch's wait
+    await _first_event(LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id))
+    assert {r.path for r in fault_proxy.requests} == {
+        f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    }
+
+
+def _told(capsys: pytest.CaptureFixture[str], run_id: str) -> list[str]:
+    """What the trigger's log (structlog, on stdout) told of the run's progress."""
+    marker = f"LangGraph run {run_id}: "
+    lines = capsys.readouterr().out.splitlines()
+    return [
+        line.split(marker, 1)[1].split(" [airflow_lg", 1)[0].rstrip()
+        for line in lines
+        if marker in line
+    ]

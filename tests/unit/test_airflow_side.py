@@ -254,3 +254,23 @@ def test_the_plugin_registers_the_run_link_globally_and_no_operator_stores_it_in
         BatchRunOperator(task_id="b", inputs=[{}], assistant_id="a"),
     ):
         assert not operator.operator_extra_links
+
+
+def test_a_run_this_task_joins_records_its_node_updates_for_the_log() -> None:
+    joined = CreateRunOperator(task_id="j", assistant_id="a", wait_mode="join")
+    polled = CreateRunOperator(task_id="p", assistant_id="a")
+    chosen = CreateRunOperator(
+        task_id="c", assistant_id="a", wait_mode="join", stream_mode="values"
+    )
+    assert joined.recorded_stream_mode == ["values", "updates"]
+    assert polled.recorded_stream_mode == "values"
+    assert chosen.recorded_stream_mode == "values"  # the DAG's own choice stands
+
+
+def test_a_single_runs_wait_tells_progress_and_a_batchs_does_not() -> None:
+    ti = _FakeTI()
+    context = {"ti": ti}
+    single = CreateRunOperator(task_id="c", assistant_id="a").wait_options(context)
+    batch = BatchRunOperator(task_id="b", inputs=[{}], assistant_id="a").wait_options(context)
+    assert single.progress is True and batch.progress is False
+    assert WaitOptions.from_dict(single.to_dict()).progress is True  # travels in trigger kwargs
