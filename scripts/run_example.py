@@ -5,7 +5,10 @@ loopback port, points the ``langgraph_default`` connection at it, runs the DAG o
 ``dag.test()`` in a throwaway Airflow home, and prints what a person came for — each task's
 state, where its agent run is, and the agent's answer. Airflow's own log goes to a file it
 names (``.run/demo-<dag_id>.log``); the Airflow home and the server are removed at the end.
-Usage: ``python scripts/run_example.py [dag_id]``.
+
+With ``--ui`` it then starts Airflow's API server (the UI) on that home and prints the address
+of the run's "Agent run" tab, until Ctrl-C.
+Usage: ``python scripts/run_example.py [--ui] [dag_id]``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +27,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -60,6 +69,12 @@ def _prepare_airflow(home: str, server_url: str) -> None:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         PYTHONWARNINGS="ignore",
         AIRFLOW_CONN_LANGGRAPH_DEFAULT=json.dumps({"conn_type": "langgraph", "host": server_url}),
+        # for --ui: a local UI where everyone is admin, with secrets of this run only
+        AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple."
+        "simple_auth_manager.SimpleAuthManager",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="true",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+        AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(32),
     )
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True)
@@ -76,8 +91,9 @@ def _xcoms(session: Any, ti: Any) -> dict[str, Any]:
     return {row.key: XComModel.deserialize_value(row) for row in rows}
 
 
-def _run(dag_id: str) -> tuple[str, list[tuple[str, str, dict[str, Any]]]]:
-    """Run the DAG once; its state, and each task's id, state and XComs in the order run."""
+def _run(dag_id: str) -> tuple[str, str, list[tuple[str, str, dict[str, Any]]]]:
+    """Run the DAG once; its state and run id, and each task's id, state and XComs in the
+    order run."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
 
@@ -94,7 +110,7 @@ def _run(dag_id: str) -> tuple[str, list[tuple[str, str, dict[str, Any]]]]:
             key=lambda ti: (ti.start_date is None, ti.start_date, ti.task_id),
         )
         tasks = [(ti.task_id, str(ti.state), _xcoms(session, ti)) for ti in tis]
-    return str(dag_run.state), tasks
+    return str(dag_run.state), str(dag_run.run_id), tasks
 
 
 def _report(dag_id: str, state: str, tasks: list[Any], seconds: float) -> None:
@@ -113,8 +129,60 @@ def _report(dag_id: str, state: str, tasks: list[Any], seconds: float) -> None:
         print(f"  {answer_line(answer)}")
 
 
+def _agent_task(tasks: list[Any]) -> str | None:
+    return next((task_id for task_id, _, xcom in tasks if xcom.get("run_id")), None)
+
+
+def _serve_ui(dag_id: str, run_id: str, task_id: str | None, log: Path) -> None:
+    """Airflow's API server on the demo's home, until Ctrl-C: where to see the run."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port),
+           "AIRFLOW__API__BASE_URL": url, "AIRFLOW__API__WORKERS": "1"}  # fmt: skip
+    airflow = Path(sys.executable).with_name("airflow")
+    with log.open("ab") as sink:
+        server = subprocess.Popen(
+            [str(airflow), "api-server"], env=env, stdin=subprocess.DEVNULL, stdout=sink,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_until_up(url, server)
+        page = f"/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+        page += f"/tasks/{task_id}/plugin/agent-run" if task_id else ""
+        print(f"The Airflow UI (local, everyone admin) shows this run: {url}{page}")
+        print("Press Ctrl-C to stop it.", flush=True)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"Airflow's API server ended ({server.returncode})")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise SystemExit("Airflow's API server did not answer within 90 s")
+
+
 def main() -> int:
-    dag_id = sys.argv[1] if len(sys.argv) > 1 else "example_invoke_agent"
+    arguments = sys.argv[1:]
+    ui = "--ui" in arguments
+    arguments = [a for a in arguments if a != "--ui"]
+    dag_id = arguments[0] if arguments else "example_invoke_agent"
     LOG_DIR.mkdir(exist_ok=True)
     log = LOG_DIR / f"demo-{dag_id}.log"
     log.unlink(missing_ok=True)
@@ -128,8 +196,12 @@ def main() -> int:
             with _output_to(log):
                 _prepare_airflow(home, server.url)
                 started = time.monotonic()
-                state, tasks = _run(dag_id)
+                state, run_id, tasks = _run(dag_id)
             _report(dag_id, state, tasks, time.monotonic() - started)
+            if ui:
+                _serve_ui(dag_id, run_id, _agent_task(tasks), log)
+            else:
+                print("See this run in the Airflow UI: bash scripts/demo.sh --ui")
     except (Exception, SystemExit):
         print(f"The demo failed: Airflow's log is in {log.relative_to(REPO)}", file=sys.stderr)
         raise

@@ -5,7 +5,9 @@ installing the package is all it takes.
   that runs no agent the tab says so),
 - an **"Agent runs"** tab on every DAG run,
 - an **"Agent runs"** page under Browse: recent runs across the DAGs the user may read,
-- the **"LangGraph run"** link, computed by the API server when asked (no XCom row).
+- the **"LangGraph run"** link, computed by the API server when asked (no XCom row),
+- a middleware that lets the connection list's Test button test a form-made connection
+  (``_test_button.py``).
 
 Each view is an ``external_views`` entry whose page the plugin's own FastAPI app serves
 (``_app.py``) under the API server: no build step, and the browser only ever talks to Airflow.
@@ -17,6 +19,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from airflow_lg.links import LangGraphRunLink
 from airflow_lg.plugins._app import PREFIX, create_app
+from airflow_lg.plugins._test_button import PortZeroAsNoPort
 
 TASK_TAB = "agent-run"
 DAG_RUN_TAB = "agent-runs-of-dag-run"
@@ -48,3 +51,6 @@ class LangGraphPlugin(AirflowPlugin):
         },
     ]
     global_operator_extra_links = [LangGraphRunLink()]
+    fastapi_root_middlewares = [
+        {"middleware": PortZeroAsNoPort, "name": "airflow-lg Test button for form-made connections"}
+    ]

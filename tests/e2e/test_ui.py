@@ -128,6 +128,7 @@ class Browser:
 
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # network, below
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--window-size=1500,1100", "--disable-gpu"):  # fmt: skip
             options.add_argument(argument)
@@ -193,6 +194,23 @@ class Browser:
             return str(self.driver.page_source)
         finally:
             self.driver.switch_to.default_content()
+
+    def answers_to(self, path_end: str) -> list[tuple[int, Any]]:
+        """Since the last call: the status and JSON body of each answer the page received
+        from a URL ending ``path_end`` (Chrome's network log)."""
+        answers = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") != "Network.responseReceived":
+                continue
+            response = message["params"]["response"]
+            if not response["url"].endswith(path_end):
+                continue
+            body = self.driver.execute_cdp_cmd(
+                "Network.getResponseBody", {"requestId": message["params"]["requestId"]}
+            )
+            answers.append((int(response["status"]), json.loads(body["body"])))
+        return answers
 
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -428,3 +446,67 @@ def test_the_run_link_opens_the_task_view_and_leaves_no_xcom_row(
         assert not [k for k in keys if k.startswith("_link_")], keys
     # a task of another operator has no such link
     assert airflow.extra_links(INVOKE, runs[INVOKE], "build_question") == {"LangGraph run": None}
+
+
+# ---- the connection form's Test button -----------------------------------------------------
+
+
+def test_the_test_button_on_a_connection_made_in_the_form_reports_success(
+    airflow: Any, admin_browser: Browser, auth_server: Any, auth_api_key: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = admin_browser.driver
+    driver.get(f"{airflow.url}/connections")
+    _button(driver, text="Add Connection").click()
+    _wait_for(lambda: driver.find_elements(By.NAME, "connection_id"))
+    driver.find_element(By.NAME, "connection_id").send_keys("lg_made_in_the_form")
+    kind = driver.find_element(By.CSS_SELECTOR, "[role='dialog'] input:not([name])")
+    kind.send_keys("LangGraph")
+    time.sleep(1)
+    kind.send_keys(Keys.ENTER)
+    _wait_for(lambda: driver.find_elements(By.NAME, "host"))
+    driver.find_element(By.NAME, "host").send_keys(auth_server.url)
+    driver.find_element(By.NAME, "password").send_keys(auth_api_key)
+    admin_browser.shot("connection-form")
+    _button(driver, text="Save").click()
+    stored = _wait_for(lambda: _connection(airflow, "lg_made_in_the_form"))
+    assert stored["port"] is None and stored["host"] == auth_server.url  # as the form stores it
+
+    driver.get(f"{airflow.url}/connections")
+    _wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Test Connection']"))
+    admin_browser.answers_to("/connections/test")  # forget what came before
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']").click()
+    [(status, answer)] = _wait_for(lambda: admin_browser.answers_to("/connections/test"))
+    time.sleep(0.5)
+    admin_browser.shot("connection-test-button")  # the button turns green
+    assert status == 200 and answer["status"] is True, answer
+    assert answer["message"].startswith("Connected to LangGraph Agent Server"), answer
+    assert auth_api_key not in driver.page_source
+
+
+def _button(driver: Any, *, text: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    found = _wait_for(
+        lambda: [b for b in driver.find_elements(By.TAG_NAME, "button") if text in (b.text or "")]
+    )
+    return found[0]
+
+
+def _connection(airflow: Any, conn_id: str) -> dict[str, Any] | None:
+    try:
+        return dict(airflow.api("GET", f"/api/v2/connections/{conn_id}").json())
+    except AirflowDeploymentError:
+        return None
+
+
+def _wait_for(probe: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError("the page never showed what the test waited for")

@@ -149,3 +149,23 @@ def test_a_batch_entry_that_is_not_a_run_is_skipped_not_an_error() -> None:
     from airflow_lg.plugins._finding import _refs
 
     assert _refs([{"thread_id": "T", "run_id": "R"}, {"nonsense": 1}, "x"]) == [RunRef("T", "R")]
+
+
+def test_the_test_buttons_port_zero_is_no_port_for_a_langgraph_connection_only() -> None:
+    import json
+
+    from airflow_lg.plugins._test_button import without_port_zero
+
+    def body(**fields: Any) -> bytes:
+        return json.dumps({"connection_id": "c", **fields}).encode()
+
+    assert json.loads(without_port_zero(body(conn_type="langgraph", port=0))) == {
+        "connection_id": "c",
+        "conn_type": "langgraph",
+    }
+    for untouched in (
+        body(conn_type="http", port=0),  # another provider's connection
+        body(conn_type="langgraph", port=2024),  # a port the user gave
+        b"not json",
+    ):
+        assert without_port_zero(untouched) == untouched
