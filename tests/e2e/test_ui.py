@@ -36,6 +36,7 @@ pytestmark = pytest.mark.timeout(420)
 INVOKE = "example_invoke_agent"
 BATCH = "example_batch_backfill"
 FAILING = "lg_ui_failing"
+SLOW = "lg_ui_slow"
 PAUSED = "lg_ui_paused"
 BATCH_CONF = {"first_day": "2026-11-02", "last_day": "2026-11-04"}
 OUTSIDER = "outsider"
@@ -144,10 +145,17 @@ class Browser:
     def frame_text(self, path: str, title: str, until: Callable[[str], bool], shot: str) -> str:
         """Open ``path`` of Airflow's UI, wait until the plugin's frame ``title`` shows text
         for which ``until`` holds, screenshot the page; the frame's text."""
+        self.driver.get(self.url + path)
+        return self.watch(title, until, shot)
+
+    def watch(
+        self, title: str, until: Callable[[str], bool], shot: str, timeout: float = 60
+    ) -> str:
+        """Without loading anything: wait until the frame ``title`` shows text for which
+        ``until`` holds (the frame may reload itself), screenshot; the frame's text."""
         from selenium.webdriver.common.by import By
 
-        self.driver.get(self.url + path)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
             frames = self.driver.find_elements(By.CSS_SELECTOR, f"iframe[title='{title}']")
@@ -322,6 +330,32 @@ def test_a_failed_run_shows_its_error_first(
     assert lines[2] == (
         "ValueError: failing agent failed on purpose: the warehouse table orders_2026 is missing"
     )
+
+
+def test_the_task_view_follows_a_deferred_run_while_it_goes_then_shows_its_end(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    run_id = _trigger(airflow, SLOW)
+    airflow.wait_task_state(SLOW, run_id, "ask_slow_agent", {"deferred"}, timeout=90)
+    lg_run = airflow.xcom(SLOW, run_id, "ask_slow_agent", key="run_id")
+    going = admin_browser.frame_text(
+        _task_tab(SLOW, run_id, "ask_slow_agent"),
+        "Agent run",
+        lambda t: "this page follows it" in t,
+        "task-view-running",
+    )
+    assert "running" in going.splitlines()[0] and lg_run in going
+    assert "Progress" in going and "sleep" in going  # the node it is at
+    # nothing reloaded by the test: the page follows the run to its end by itself
+    ended = admin_browser.watch(
+        "Agent run", lambda t: t.startswith("Agent run success"), "task-view-ran", timeout=90
+    )
+    lines = ended.splitlines()
+    assert lines[1] == "Answer" and '"slept": 10' in lines[2], ended
+    assert airflow.wait_dag_run(SLOW, run_id, timeout=90) == "success"
+    # and the task log told the node from the triggerer
+    log = airflow.task_log(SLOW, run_id, "ask_slow_agent")
+    assert f"LangGraph run {lg_run}: node sleep finished: updated slept, done" in log
 
 
 def test_the_nav_page_lists_recent_runs_with_failed_and_paused_ones_first(

@@ -268,3 +268,8 @@ def test_the_docs_show_how_to_start_the_stack() -> None:
     assert "docker compose -f docker/compose.yaml up" in readme
     assert "http://localhost:8080" in readme
     assert "langhost serve" in readme  # the production-shaped server it runs
+
+
+def test_the_stack_enables_the_connection_test_button() -> None:
+    settings = (Path(__file__).resolve().parents[2] / "docker" / "airflow.env").read_text()
+    assert "AIRFLOW__CORE__TEST_CONNECTION=Enabled" in settings.splitlines()

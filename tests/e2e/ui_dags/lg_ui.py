@@ -1,5 +1,5 @@
-"""DAGs whose agent runs the UI tests look at, besides the example DAGs: a run that fails and
-a run that pauses to ask a person."""
+"""DAGs whose agent runs the UI tests look at, besides the example DAGs: a run that fails, a
+run that pauses to ask a person, and a slow run watched while it goes."""
 
 from __future__ import annotations
 
@@ -23,4 +23,14 @@ with DAG("lg_ui_paused", schedule=None, start_date=START, catchup=False):
         assistant_id="human",
         input={"topic": "refund order 1234"},
         on_interrupt="succeed",
+    )
+
+with DAG("lg_ui_slow", schedule=None, start_date=START, catchup=False):
+    # deferred, joining: the tab follows the run while the triggerer waits for it
+    CreateRunOperator(
+        task_id="ask_slow_agent",
+        assistant_id="sleeper",
+        input={"seconds": 10},
+        deferrable=True,
+        wait_mode="join",
     )
