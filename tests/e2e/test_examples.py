@@ -25,7 +25,6 @@ from tests.support.airflow_home import use_private_airflow_home
 
 use_private_airflow_home()
 
-from tests.support.airflow_deployment import AirflowDeploymentError  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 # The deployment's start (~10 s, longer on a busy machine) counts against the first test.
@@ -70,25 +69,12 @@ def airflow(airflow_deployment_factory: Any, agent_server: Any) -> Iterator[Any]
 def runs(airflow: Any) -> dict[str, str]:
     """Every example DAG triggered at once (the DAG runs go on side by side): dag_id -> run id."""
     triggered = {
-        INVOKE: _trigger(airflow, INVOKE, logical_date=INVOKE_LOGICAL_DATE),
-        BATCH: _trigger(airflow, BATCH, conf=BATCH_CONF),
-        **{dag_id: _trigger(airflow, dag_id) for dag_id in (SENSE, HUMAN, STREAM, MAPPED)},
+        INVOKE: airflow.trigger(INVOKE, logical_date=INVOKE_LOGICAL_DATE),
+        BATCH: airflow.trigger(BATCH, conf=BATCH_CONF),
+        **{dag_id: airflow.trigger(dag_id) for dag_id in (SENSE, HUMAN, STREAM, MAPPED)},
     }
     assert set(triggered) == set(EXAMPLE_DAG_IDS)
     return triggered
-
-
-def _trigger(airflow: Any, dag_id: str, **kwargs: Any) -> str:
-    """``airflow.trigger``, tried again when SQLite was busy (the scheduler is writing too):
-    the api-server then answers 500 "Database error", and its transaction created nothing."""
-    for attempt in range(3):
-        try:
-            return str(airflow.trigger(dag_id, **kwargs))
-        except AirflowDeploymentError as exc:
-            if "Database error" not in str(exc) or attempt == 2:
-                raise
-            time.sleep(1)
-    raise AssertionError("unreachable")
 
 
 def _states(airflow: Any, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:

@@ -86,26 +86,15 @@ def airflow(
 def runs(airflow: Any) -> dict[str, str]:
     """The DAGs the views are looked at for, triggered at once and run to their end."""
     triggered = {
-        INVOKE: _trigger(airflow, INVOKE, logical_date="2026-11-10T00:00:00+00:00"),
-        BATCH: _trigger(airflow, BATCH, conf=BATCH_CONF),
-        FAILING: _trigger(airflow, FAILING),
-        PAUSED: _trigger(airflow, PAUSED),
+        INVOKE: airflow.trigger(INVOKE, logical_date="2026-11-10T00:00:00+00:00"),
+        BATCH: airflow.trigger(BATCH, conf=BATCH_CONF),
+        FAILING: airflow.trigger(FAILING),
+        PAUSED: airflow.trigger(PAUSED),
     }
     expected = {INVOKE: "success", BATCH: "success", FAILING: "failed", PAUSED: "success"}
     for dag_id, run_id in triggered.items():
         assert airflow.wait_dag_run(dag_id, run_id, timeout=240) == expected[dag_id], dag_id
     return triggered
-
-
-def _trigger(airflow: Any, dag_id: str, **kwargs: Any) -> str:
-    for attempt in range(3):
-        try:
-            return str(airflow.trigger(dag_id, **kwargs))
-        except AirflowDeploymentError as exc:  # SQLite was busy: nothing was created
-            if "Database error" not in str(exc) or attempt == 2:
-                raise
-            time.sleep(1)
-    raise AssertionError("unreachable")
 
 
 def _token(airflow: Any, username: str, password: str) -> str:
@@ -335,7 +324,7 @@ def test_a_failed_run_shows_its_error_first(
 def test_the_task_view_follows_a_deferred_run_while_it_goes_then_shows_its_end(
     airflow: Any, runs: dict[str, str], admin_browser: Browser
 ) -> None:
-    run_id = _trigger(airflow, SLOW)
+    run_id = airflow.trigger(SLOW)
     airflow.wait_task_state(SLOW, run_id, "ask_slow_agent", {"deferred"}, timeout=90)
     lg_run = airflow.xcom(SLOW, run_id, "ask_slow_agent", key="run_id")
     going = admin_browser.frame_text(

@@ -275,8 +275,17 @@ class AirflowDeployment:
             logical_date = logical_date.isoformat()
         # logical_date is a required key of the body in 3.x, even when null
         body = {"logical_date": logical_date, "conf": conf or {}}
-        response = self.api("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", json=body)
-        return str(response.json()["dag_run_id"])
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
+        for attempt in range(3):
+            try:
+                return str(self.api("POST", path, json=body).json()["dag_run_id"])
+            except AirflowDeploymentError as exc:
+                # SQLite was busy (the scheduler writes too): the api-server answers 500
+                # "Database error", and its transaction created nothing
+                if "Database error" not in str(exc) or attempt == 2:
+                    raise
+                time.sleep(1)
+        raise AssertionError("unreachable")
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.api("GET", _run_path(dag_id, run_id)).json())
