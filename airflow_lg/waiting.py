@@ -24,6 +24,7 @@ from airflow_lg.exceptions import (
     LangGraphNotFoundError,
     LangGraphRateLimitError,
     LangGraphServerError,
+    LangGraphStreamInterruptedError,
     LangGraphWaitTimeoutError,
 )
 from airflow_lg.hooks._outages import not_riding, riding_outages
@@ -219,7 +220,8 @@ async def _check(
     async with limit:
         if not options.joins:
             status = parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
-            if progress is not None and status is RunStatus.RUNNING:
+            going = status is RunStatus.RUNNING and status not in options.stop_statuses
+            if progress is not None and going:
                 await progress.look(hook)
             return status
         # A run that ended while its wait queued for a join slot is not joined: the server
@@ -252,14 +254,22 @@ class Progress:
         self.readable = True
 
     async def follow(self, hook: LangGraphHook) -> None:
-        """Until the run ends: its node updates and custom events (a run created without
-        ``updates`` in its ``stream_mode`` streams none of them: only its status is told)."""
+        """Until the run ends: its node updates, and custom events where the run records
+        them (a run created without ``updates`` in its ``stream_mode`` streams none: only its
+        status is told). A stream that breaks and cannot resume (its events carry no ids)
+        costs nothing of the failure budget: the wait goes on as a plain join."""
         stream = hook.ajoin_stream(
             self.ref.thread_id, self.ref.run_id, stream_mode=["updates", "custom"]
         )
-        async for part in stream:
-            if part.event != "end":  # aegra ends its streams with one
-                self._tell(self.lines.lines(part))
+        try:
+            async for part in stream:
+                if part.event != "end":  # aegra ends its streams with one
+                    self._tell(self.lines.lines(part))
+        except LangGraphStreamInterruptedError as exc:
+            self.log.info(
+                "LangGraph %s: its event stream broke (%s); waiting without it", self.ref, exc
+            )
+            await hook.ajoin_run(self.ref.thread_id, self.ref.run_id, raise_error=False)
         self._tell(self.lines.flush())
 
     async def look(self, hook: LangGraphHook) -> None:
@@ -276,12 +286,12 @@ class Progress:
             return
         except LangGraphError:
             return  # progress is a courtesy: the status read decides
-        checkpoint = newest[0] if newest else None
-        step = (checkpoint or {}).get("metadata", {}).get("step")
+        checkpoint = newest[0] if newest and isinstance(newest[0], dict) else None
+        step = ((checkpoint or {}).get("metadata") or {}).get("step")
         if checkpoint is None or not isinstance(step, int) or step == self.step:
             return
         self.step = step
-        names = [t.get("name") for t in checkpoint.get("tasks") or []]
+        names = [t.get("name") for t in checkpoint.get("tasks") or [] if isinstance(t, dict)]
         nodes = [str(n) for n in names if n and n != "__start__"]
         if nodes:
             self.log.info("LangGraph run %s: step %d, running %s", self.ref.run_id, step + 1,

@@ -52,17 +52,28 @@ class PortZeroAsNoPort:
         chunks = []
         while True:
             message = await receive()
+            if message.get("type") != "http.request":  # the client left: pass that on
+                await self.app(scope, _once(message, receive), send)
+                return
             chunks.append(message.get("body", b""))
-            if message.get("type") != "http.request" or not message.get("more_body"):
+            if not message.get("more_body"):
                 break
         body = without_port_zero(b"".join(chunks))
-        replayed = False
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        request = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _once(request, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def _once(first: Message, receive: Receive) -> Receive:
+    """``receive`` that gives ``first``, then what the server has next."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return first
+
+    return replay

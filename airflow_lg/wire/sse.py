@@ -31,20 +31,29 @@ class LineDecoder:
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._pending: list[str] = []  # the line being received, in pieces
 
     def feed(self, chunk: bytes) -> list[str]:
-        text = self._pending + self._decoder.decode(chunk)
-        held = ""
+        new = self._decoder.decode(chunk)
+        held = bool(self._pending) and self._pending[-1].endswith("\r")
+        if not held and "\n" not in new and "\r" not in new:
+            # a long line (a state of megabytes) arrives in many chunks: keep each piece,
+            # never re-scan what came before
+            if new:
+                self._pending.append(new)
+            return []
+        text = "".join(self._pending) + new
+        last_held = ""
         if text.endswith("\r"):  # maybe the first half of \r\n: wait for the next chunk
-            text, held = text[:-1], "\r"
+            text, last_held = text[:-1], "\r"
         *lines, last = _NEWLINE.split(text)
-        self._pending = last + held
+        rest = last + last_held
+        self._pending = [rest] if rest else []
         return lines
 
     def flush(self) -> list[str]:
-        rest = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
+        rest = "".join(self._pending) + self._decoder.decode(b"", final=True)
+        self._pending = []
         return _NEWLINE.split(rest.rstrip("\r")) if rest else []
 
 

@@ -339,3 +339,27 @@ def _told(capsys: pytest.CaptureFixture[str], run_id: str) -> list[str]:
         for line in lines
         if marker in line
     ]
+
+
+async def test_a_joined_runs_event_stream_that_breaks_is_waited_for_without_costing_the_budget(
+    fault_proxy: Any, conn_to: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = conn_to(fault_proxy.url)
+    hook = LangGraphHook(conn_id)
+    thread = (await hook.acreate_thread())["thread_id"]
+    run = await hook.acreate_run(
+        thread, "sleeper", input={"seconds": 2}, stream_mode=["values", "updates"]
+    )
+    # the stream's connection drops after its first event; the run is not resumable
+    fault_proxy.cut_stream(1, method="GET", path="/stream$", times=5)
+    options = WaitOptions(
+        mode="join", poll_interval=30, read_status=True, progress=True, failure_budget=0
+    )
+    trigger = LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id)
+    event = await _first_event(trigger)
+
+    assert event["status"] == "done" and event["runs"][0]["status"] == "success"
+    sent = [r.path for r in fault_proxy.requests if r.path.startswith(f"/threads/{thread}")]
+    assert sent.count(f"/threads/{thread}/runs/{run['run_id']}/stream") == 1
+    assert f"/threads/{thread}/runs/{run['run_id']}/join" in sent  # the wait went on as a join
+    assert "its event stream broke" in capsys.readouterr().out

@@ -356,3 +356,15 @@ def test_a_stateless_stream_cannot_be_resumed_without_a_thread_id():
     assert "the server does not say which thread a stateless run is on" in message
     assert "run R3 may still be running" in message
     assert "create the run with stream_resumable=True" not in message  # it was resumable
+
+
+def test_a_long_line_in_many_chunks_and_a_crlf_across_two_are_one_line_each():
+    from airflow_lg.wire.sse import LineDecoder
+
+    decoder = LineDecoder()
+    big = "x" * 100_000
+    pieces = [big[i : i + 1000].encode() for i in range(0, len(big), 1000)]
+    lines = [line for piece in pieces for line in decoder.feed(piece)]
+    lines += decoder.feed(b"\r") + decoder.feed(b"\nnext") + decoder.feed(b"\r\n")
+    assert lines == [big, "next"]
+    assert decoder.flush() == []
