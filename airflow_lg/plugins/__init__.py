@@ -11,24 +11,46 @@ installing the package is all it takes.
 
 Each view is an ``external_views`` entry whose page the plugin's own FastAPI app serves
 (``_app.py``) under the API server: no build step, and the browser only ever talks to Airflow.
+
+Every Airflow process loads its plugins (a task's too, for their macros), so this module stays
+light: the app — FastAPI, Airflow's security module, the pages — is built on the API server's
+first request to it (:class:`LazyApp`), never in a worker or the triggerer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_lg.links import LangGraphRunLink
-from airflow_lg.plugins._app import PREFIX, create_app
 from airflow_lg.plugins._test_button import PortZeroAsNoPort
+
+PREFIX = "/langgraph"  # the plugin's routes, under the API server
 
 TASK_TAB = "agent-run"
 DAG_RUN_TAB = "agent-runs-of-dag-run"
 NAV_PAGE = "agent-runs"
 
 
+class LazyApp:
+    """An ASGI app that builds the plugin's FastAPI app on its first request."""
+
+    def __init__(self) -> None:
+        self._app: Callable[..., Awaitable[None]] | None = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if self._app is None:
+            from airflow_lg.plugins._app import create_app
+
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
 class LangGraphPlugin(AirflowPlugin):
     name = "airflow_lg"
-    fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "airflow-lg agent runs"}]
+    fastapi_apps = [{"app": LazyApp(), "url_prefix": PREFIX, "name": "airflow-lg agent runs"}]
     external_views = [
         {
             "name": "Agent run",

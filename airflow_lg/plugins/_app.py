@@ -1,4 +1,4 @@
-"""The plugin's routes, mounted under the Airflow API server at :data:`PREFIX`.
+"""The plugin's routes, mounted under the Airflow API server at ``airflow_lg.plugins.PREFIX``.
 
 The browser talks only to these routes; they read Airflow's database and the agent server
 (through the hook, with the connection's key, which never leaves the server). Every route asks
@@ -25,7 +25,6 @@ from airflow_lg.plugins._finding import AgentTask
 from airflow_lg.plugins._reading import RunRow
 from airflow_lg.runs import RunRef
 
-PREFIX = "/langgraph"
 RECENT_TASKS = 50  # task instances read for the list page
 _BATCH_ROWS = 500  # items of one batch read for its table
 

@@ -263,13 +263,14 @@ def view_url(task: AgentTask, item: int | None = None) -> str:
     """The plugin's own page of a task's run, opened inside the frame it is clicked in (Airflow
     does not pass a tab's query string on to its frame)."""
     from airflow_lg.links import ui_path
+    from airflow_lg.plugins import PREFIX
 
     path = "/".join(
         quote(str(part), safe="")
         for part in (task.dag_id, task.run_id, task.task_id, task.map_index)
     )
     query = f"?{urlencode({'item': item})}" if item is not None else ""
-    return ui_path(f"/langgraph/task/{path}{query}")
+    return ui_path(f"{PREFIX}/task/{path}{query}")
 
 
 def runs_table(entries: Iterable[tuple[AgentTask, int | None, RunRow]], *, dag: bool) -> str:

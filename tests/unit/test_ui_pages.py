@@ -169,3 +169,18 @@ def test_the_test_buttons_port_zero_is_no_port_for_a_langgraph_connection_only()
         b"not json",
     ):
         assert without_port_zero(untouched) == untouched
+
+
+def test_loading_the_plugin_builds_no_app_every_airflow_process_loads_plugins() -> None:
+    # a task process loads every plugin for its macros: the app (FastAPI, Airflow's security
+    # module) waits for the API server's first request
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, airflow_lg.plugins; "
+        "print(sorted(m for m in ('fastapi', 'airflow.api_fastapi.core_api.security', "
+        "'airflow_lg.plugins._app') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
