@@ -241,6 +241,10 @@ async def _check(
         return parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
 
 
+PROGRESS_EVERY = 15.0
+"""Seconds between two checkpoint reads of a polled run's progress."""
+
+
 class Progress:
     """A run's progress told in the wait's log (the task log, also from the triggerer): node
     by node as the run's own event stream says, when joining — the same one long poll as a
@@ -252,6 +256,7 @@ class Progress:
         self.lines = ProgressLog(values=False)
         self.step: int | None = None
         self.readable = True
+        self.next_look = 0.0  # monotonic time of the next checkpoint read, when polling
 
     async def follow(self, hook: LangGraphHook) -> None:
         """Until the run ends: its node updates, and custom events where the run records
@@ -273,9 +278,12 @@ class Progress:
         self._tell(self.lines.flush())
 
     async def look(self, hook: LangGraphHook) -> None:
-        """The step the running run is at, told when it moved."""
-        if not self.readable:
+        """The step the running run is at, told when it moved; read at most every
+        :data:`PROGRESS_EVERY` seconds (a checkpoint read costs the server more than a status
+        read: progress must not double a poller's load)."""
+        if not self.readable or time.monotonic() < self.next_look:
             return
+        self.next_look = time.monotonic() + PROGRESS_EVERY
         try:
             newest = await hook.aget_thread_history(
                 self.ref.thread_id, limit=1, metadata={"run_id": self.ref.run_id}

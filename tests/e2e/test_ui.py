@@ -471,6 +471,25 @@ def test_the_run_link_opens_the_task_view_and_leaves_no_xcom_row(
     assert airflow.extra_links(INVOKE, runs[INVOKE], "build_question") == {"LangGraph run": None}
 
 
+def test_the_run_link_in_the_ui_opens_the_agent_run_tab(
+    airflow: Any, runs: dict[str, str], admin_browser: Browser
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = admin_browser.driver
+    details = f"/dags/{INVOKE}/runs/{quote(runs[INVOKE], safe='')}/tasks/ask_agent/details"
+    driver.get(airflow.url + details)
+    link = _wait_for(lambda: driver.find_elements(By.PARTIAL_LINK_TEXT, "LangGraph run"))[0]
+    admin_browser.shot("run-link")
+    assert link.get_attribute("href") == airflow.url + _task_tab(INVOKE, runs[INVOKE], "ask_agent")
+    # on a task that runs no agent there is nothing to click
+    driver.get(airflow.url + details.replace("/ask_agent/", "/build_question/"))
+    _wait_for(lambda: "build_question" in driver.find_element(By.TAG_NAME, "body").text)
+    time.sleep(2)
+    admin_browser.shot("run-link-not-an-agent")
+    assert not driver.find_elements(By.PARTIAL_LINK_TEXT, "LangGraph run")
+
+
 # ---- the connection form's Test button -----------------------------------------------------
 
 
