@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_lg.exceptions import LangGraphError, LangGraphNotFoundError, LangGraphServerError
@@ -64,9 +64,11 @@ class RunRow:
 
     @property
     def seconds(self) -> float | None:
-        if not (self.created_at and self.updated_at):
-            return None
-        began, ended = _time(self.created_at), _time(self.updated_at)
+        """How long the run took, or has been going so far."""
+        began = _time(self.created_at) if self.created_at else None
+        if self.status in ("pending", "running"):
+            return (datetime.now(UTC) - began).total_seconds() if began else None
+        ended = _time(self.updated_at) if self.updated_at else None
         return (ended - began).total_seconds() if began and ended else None
 
 

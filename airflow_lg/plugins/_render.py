@@ -127,7 +127,6 @@ def _ask(interrupt: Any) -> str:
 
 
 def _facts(task: AgentTask, row: RunRow, studio_url: str | None) -> str:
-    seconds = row.seconds
     facts = [
         ("status", badge(row.status)),
         ("Airflow task", f"{esc(task.label)} ({esc(task.operator)}), {esc(task.state)}"),
@@ -136,7 +135,7 @@ def _facts(task: AgentTask, row: RunRow, studio_url: str | None) -> str:
         ("run", f"<code>{esc(row.ref.run_id)}</code>"),
         ("created", esc(row.created_at)),
         ("updated", esc(row.updated_at)),
-        ("duration", esc(f"{seconds:.1f} s") if seconds is not None else ""),
+        ("duration", esc(_duration(row))),
         ("connection", f"<code>{esc(task.conn_id)}</code>"),
     ]
     if studio_url:
@@ -144,6 +143,13 @@ def _facts(task: AgentTask, row: RunRow, studio_url: str | None) -> str:
         facts.append(("LangSmith / Studio", link))
     rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in facts)
     return f"<table class='facts'>{rows}</table>"
+
+
+def _duration(row: RunRow) -> str:
+    seconds = row.seconds
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s so far" if row.status in ("pending", "running") else f"{seconds:.1f} s"
 
 
 def _output(output: Any) -> str:
@@ -281,14 +287,13 @@ def runs_table(entries: Iterable[tuple[AgentTask, int | None, RunRow]], *, dag: 
     lines = []
     for task, item, row in entries:
         label = task.label + (f" #{item}" if item is not None else "")
-        seconds = row.seconds
         where = f"<td>{esc(task.dag_id)}</td><td>{esc(task.run_id)}</td>" if dag else ""
         css = " class='attention'" if row.status in ATTENTION else ""
         lines.append(
             f"<tr{css}><td>{badge(row.status)}</td>{where}<td>"
             f"<a href='{esc(view_url(task, item))}'>{esc(label)}</a></td>"
             f"<td>{esc(task.assistant_id or row.assistant_id)}</td>"
-            f"<td>{esc(f'{seconds:.1f} s' if seconds is not None else '')}</td>"
+            f"<td>{esc(_duration(row))}</td>"
             f"<td>{esc(row.created_at)}</td><td><code>{esc(row.ref.run_id)}</code></td></tr>"
         )
     if not lines:

@@ -184,3 +184,16 @@ def test_loading_the_plugin_builds_no_app_every_airflow_process_loads_plugins() 
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_running_runs_duration_is_how_long_it_has_been_going() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    began = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    running = RunRow(REF, "running", created_at=began, updated_at=began)
+    assert running.seconds is not None and 29 < running.seconds < 60
+    text = _text(task_page(TASK, RunDetail(running), studio_url=None))
+    assert re.search(r"duration \d+\.\d s so far", text), text
+    ended = RunRow(REF, "success", created_at="2026-12-01T10:00:00+00:00",
+                   updated_at="2026-12-01T10:00:02.5+00:00")  # fmt: skip
+    assert ended.seconds == 2.5
