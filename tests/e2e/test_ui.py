@@ -142,25 +142,34 @@ class Browser:
     ) -> str:
         """Without loading anything: wait until the frame ``title`` shows text for which
         ``until`` holds (the frame may reload itself), screenshot; the frame's text."""
-        from selenium.webdriver.common.by import By
 
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
-            frames = self.driver.find_elements(By.CSS_SELECTOR, f"iframe[title='{title}']")
-            if frames:
-                self.driver.switch_to.frame(frames[0])
-                try:
-                    text = self.driver.find_element(By.TAG_NAME, "body").text
-                except Exception:
-                    text = ""
-                self.driver.switch_to.default_content()
-                if until(text):
-                    break
+            text = self._frame_body(title)
+            if until(text):
+                break
             time.sleep(0.5)
         time.sleep(0.5)  # let the UI settle for the picture
         self.shot(shot)
         return text
+
+    def _frame_body(self, title: str) -> str:
+        """The frame's text now; "" while the UI is (re)rendering it (React replaces
+        elements: one found a moment ago may be gone)."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.common.by import By
+
+        try:
+            frames = self.driver.find_elements(By.CSS_SELECTOR, f"iframe[title='{title}']")
+            if not frames:
+                return ""
+            self.driver.switch_to.frame(frames[0])
+            return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        except WebDriverException:
+            return ""
+        finally:
+            self.driver.switch_to.default_content()
 
     def click_in_frame(self, title: str, link_text: str, until: Callable[[str], bool]) -> str:
         """Click a link inside the plugin's frame; the frame's text once ``until`` holds."""
@@ -169,7 +178,11 @@ class Browser:
         driver = self.driver
         driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, f"iframe[title='{title}']"))
         try:
-            driver.find_element(By.LINK_TEXT, link_text).click()
+            _wait_for(
+                lambda: [a.click() or True for a in driver.find_elements(By.LINK_TEXT, link_text)][
+                    :1
+                ]
+            )
             deadline = time.monotonic() + 30
             text = ""
             while time.monotonic() < deadline:
@@ -479,9 +492,14 @@ def test_the_run_link_in_the_ui_opens_the_agent_run_tab(
     driver = admin_browser.driver
     details = f"/dags/{INVOKE}/runs/{quote(runs[INVOKE], safe='')}/tasks/ask_agent/details"
     driver.get(airflow.url + details)
-    link = _wait_for(lambda: driver.find_elements(By.PARTIAL_LINK_TEXT, "LangGraph run"))[0]
+    hrefs = _wait_for(
+        lambda: [
+            a.get_attribute("href")
+            for a in driver.find_elements(By.PARTIAL_LINK_TEXT, "LangGraph run")
+        ]
+    )
     admin_browser.shot("run-link")
-    assert link.get_attribute("href") == airflow.url + _task_tab(INVOKE, runs[INVOKE], "ask_agent")
+    assert hrefs == [airflow.url + _task_tab(INVOKE, runs[INVOKE], "ask_agent")]
     # on a task that runs no agent there is nothing to click
     driver.get(airflow.url + details.replace("/ask_agent/", "/build_question/"))
     _wait_for(lambda: "build_question" in driver.find_element(By.TAG_NAME, "body").text)
@@ -501,7 +519,7 @@ def test_the_test_button_on_a_connection_made_in_the_form_reports_success(
 
     driver = admin_browser.driver
     driver.get(f"{airflow.url}/connections")
-    _button(driver, text="Add Connection").click()
+    _click_button(driver, text="Add Connection")
     _wait_for(lambda: driver.find_elements(By.NAME, "connection_id"))
     driver.find_element(By.NAME, "connection_id").send_keys("lg_made_in_the_form")
     kind = driver.find_element(By.CSS_SELECTOR, "[role='dialog'] input:not([name])")
@@ -512,14 +530,14 @@ def test_the_test_button_on_a_connection_made_in_the_form_reports_success(
     driver.find_element(By.NAME, "host").send_keys(auth_server.url)
     driver.find_element(By.NAME, "password").send_keys(auth_api_key)
     admin_browser.shot("connection-form")
-    _button(driver, text="Save").click()
+    _click_button(driver, text="Save")
     stored = _wait_for(lambda: _connection(airflow, "lg_made_in_the_form"))
     assert stored["port"] is None and stored["host"] == auth_server.url  # as the form stores it
 
     driver.get(f"{airflow.url}/connections")
     _wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Test Connection']"))
     admin_browser.answers_to("/connections/test")  # forget what came before
-    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']").click()
+    _wait_for(lambda: _click(driver, "button[aria-label='Test Connection']"))
     [(status, answer)] = _wait_for(lambda: admin_browser.answers_to("/connections/test"))
     time.sleep(0.5)
     admin_browser.shot("connection-test-button")  # the button turns green
@@ -528,13 +546,27 @@ def test_the_test_button_on_a_connection_made_in_the_form_reports_success(
     assert auth_api_key not in driver.page_source
 
 
-def _button(driver: Any, *, text: str) -> Any:
+def _click(driver: Any, css: str) -> bool | None:
     from selenium.webdriver.common.by import By
 
-    found = _wait_for(
-        lambda: [b for b in driver.find_elements(By.TAG_NAME, "button") if text in (b.text or "")]
-    )
-    return found[0]
+    for element in driver.find_elements(By.CSS_SELECTOR, css):
+        element.click()
+        return True
+    return None
+
+
+def _click_button(driver: Any, *, text: str) -> None:
+    """Click the button showing ``text`` once the page has it."""
+    from selenium.webdriver.common.by import By
+
+    def click() -> bool | None:
+        for button in driver.find_elements(By.TAG_NAME, "button"):
+            if text in (button.text or ""):
+                button.click()
+                return True
+        return None
+
+    _wait_for(click)
 
 
 def _connection(airflow: Any, conn_id: str) -> dict[str, Any] | None:
@@ -545,9 +577,16 @@ def _connection(airflow: Any, conn_id: str) -> dict[str, Any] | None:
 
 
 def _wait_for(probe: Callable[[], Any], timeout: float = 30) -> Any:
+    """``probe()`` once it is truthy. An element the UI replaced while the probe used it
+    (React re-renders) is a "not yet", not a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = probe()
+        try:
+            found = probe()
+        except StaleElementReferenceException:
+            found = None
         if found:
             return found
         time.sleep(0.3)
