@@ -63,9 +63,10 @@ def dags_folder() -> Path:
 def airflow(
     airflow_deployment_factory: Any, auth_server: Any, auth_api_key: str, dags_folder: Path
 ) -> Iterator[Any]:
-    passwords = dags_folder.parent / f"{dags_folder.name}-passwords.json"
+    users = Path(tempfile.mkdtemp(prefix="airflow-lg-ui-users-"))  # a folder: removed whole
+    remove_at_exit(str(users))
+    passwords = users / "passwords.json"
     passwords.write_text(json.dumps({"admin": "admin", OUTSIDER: OUTSIDER_PASSWORD}))
-    remove_at_exit(str(passwords))
     conn = {"conn_type": "langgraph", "host": auth_server.url, "password": auth_api_key}
     env = {
         "AIRFLOW_CONN_LANGGRAPH_DEFAULT": json.dumps(conn),
