@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperatorLink
 
 STUDIO_EXAMPLE = "https://smith.langchain.com/studio/thread/{thread_id}?baseUrl={base_url_quoted}"
 """A ``studio_url_template`` for LangGraph Studio (the README's example)."""
-_AGENT_OPERATORS = frozenset(
+AGENT_OPERATORS = frozenset(
     {"CreateRunOperator", "WaitRunOperator", "BatchRunOperator", "RunStatusSensor"}
 )
 
@@ -61,7 +61,7 @@ class LangGraphRunLink(BaseOperatorLink):
     name = "LangGraph run"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        if getattr(operator, "task_type", None) not in _AGENT_OPERATORS:
+        if getattr(operator, "task_type", None) not in AGENT_OPERATORS:
             return ""
         tab = task_tab_path(ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
         if getattr(operator, "task_type", None) == "BatchRunOperator":
@@ -69,11 +69,23 @@ class LangGraphRunLink(BaseOperatorLink):
         return _studio_link(ti_key) or tab
 
 
+def studio_url(conn_id: str, thread_id: str, run_id: str) -> str | None:
+    """The run in the UI the connection's ``studio_url_template`` names, if it names one."""
+    from airflow_lg.hooks.langgraph import LangGraphHook
+
+    try:
+        settings = LangGraphHook(conn_id).settings
+    except Exception:  # the connection is not known here: the tab still works
+        return None
+    if not settings.studio_url_template:
+        return None
+    return run_url(settings.studio_url_template, settings.base_url, thread_id, run_id)
+
+
 def _studio_link(ti_key: Any) -> str | None:
     """The Studio URL of the task's run, where its connection sets a template."""
     from airflow.utils.session import create_session
 
-    from airflow_lg.hooks.langgraph import LangGraphHook
     from airflow_lg.plugins import _finding
 
     with create_session() as session:
@@ -83,11 +95,4 @@ def _studio_link(ti_key: Any) -> str | None:
         task = _finding.agent_task(session, ti) if ti is not None else None
     if task is None or not task.refs:
         return None
-    try:
-        settings = LangGraphHook(task.conn_id).settings
-    except Exception:  # the connection is not known here: the tab still works
-        return None
-    if not settings.studio_url_template:
-        return None
-    ref = task.refs[0]
-    return run_url(settings.studio_url_template, settings.base_url, ref.thread_id, ref.run_id)
+    return studio_url(task.conn_id, task.refs[0].thread_id, task.refs[0].run_id)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from airflow_lg.exceptions import LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.links import run_url
+from airflow_lg.links import studio_url
 from airflow_lg.plugins import _finding, _reading, _render
 from airflow_lg.plugins._finding import AgentTask
 from airflow_lg.plugins._reading import RunRow
@@ -85,7 +85,9 @@ def task_view(
         return detail
     back = "<p><a href='?'>← all items</a></p>" if task.is_batch else ""
     return HTMLResponse(
-        _render.task_page(task, detail, studio_url=_studio_url(hook, ref), back=back)
+        _render.task_page(
+            task, detail, studio_url=studio_url(task.conn_id, ref.thread_id, ref.run_id), back=back
+        )
     )
 
 
@@ -172,16 +174,6 @@ def _read(hook: LangGraphHook, work: Callable[[], Coroutine[Any, Any, T]]) -> T 
         name = hook.langgraph_conn_id
         text = f"Connection {name!r} cannot be used here ({type(exc).__name__})."
         return HTMLResponse(_render.message("Agent run", text), 502)
-
-
-def _studio_url(hook: LangGraphHook, ref: RunRef) -> str | None:
-    try:
-        settings = hook.settings
-    except Exception:
-        return None
-    if not settings.studio_url_template:
-        return None
-    return run_url(settings.studio_url_template, settings.base_url, ref.thread_id, ref.run_id)
 
 
 def _map_index(value: str) -> int:

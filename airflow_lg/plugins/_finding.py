@@ -16,11 +16,9 @@ from typing import Any
 
 from airflow_lg.exceptions import LangGraphError
 from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.links import AGENT_OPERATORS
 from airflow_lg.runs import RunRef
 
-AGENT_OPERATORS = frozenset(
-    {"CreateRunOperator", "WaitRunOperator", "BatchRunOperator", "RunStatusSensor"}
-)
 _KEYS = ("run_id", "thread_id", "assistant_id", "runs", "batch", "return_value")
 
 

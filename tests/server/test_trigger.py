@@ -283,11 +283,7 @@ async def test_a_joined_run_tells_each_node_in_the_log_for_the_cost_of_a_join(
 ) -> None:
     # a run that records its node updates (CreateRunOperator's default when it joins)
     conn_id = conn_to(fault_proxy.url)
-    hook = LangGraphHook(conn_id)
-    thread = (await hook.acreate_thread())["thread_id"]
-    run = await hook.acreate_run(
-        thread, "test_agent", input=SEED_INPUT, stream_mode=["values", "updates"]
-    )
+    thread, run = await _recording_updates(LangGraphHook(conn_id), "test_agent", SEED_INPUT)
     fault_proxy.clear()
     options = WaitOptions(mode="join", poll_interval=30, read_status=False, progress=True)
     trigger = LangGraphRunTrigger([run], options, langgraph_conn_id=conn_id)
@@ -345,11 +341,7 @@ async def test_a_joined_runs_event_stream_that_breaks_is_waited_for_without_cost
     fault_proxy: Any, conn_to: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     conn_id = conn_to(fault_proxy.url)
-    hook = LangGraphHook(conn_id)
-    thread = (await hook.acreate_thread())["thread_id"]
-    run = await hook.acreate_run(
-        thread, "sleeper", input={"seconds": 2}, stream_mode=["values", "updates"]
-    )
+    thread, run = await _recording_updates(LangGraphHook(conn_id), "sleeper", {"seconds": 2})
     # the stream's connection drops after its first event; the run is not resumable
     fault_proxy.cut_stream(1, method="GET", path="/stream$", times=5)
     options = WaitOptions(
@@ -363,3 +355,15 @@ async def test_a_joined_runs_event_stream_that_breaks_is_waited_for_without_cost
     assert sent.count(f"/threads/{thread}/runs/{run['run_id']}/stream") == 1
     assert f"/threads/{thread}/runs/{run['run_id']}/join" in sent  # the wait went on as a join
     assert "its event stream broke" in capsys.readouterr().out
+
+
+async def _recording_updates(
+    hook: LangGraphHook, assistant_id: str, input: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A run on a new thread that records its node updates, as CreateRunOperator makes the
+    runs it joins: the thread id and the run."""
+    thread = (await hook.acreate_thread())["thread_id"]
+    run = await hook.acreate_run(
+        thread, assistant_id, input=input, stream_mode=["values", "updates"]
+    )
+    return str(thread), dict(run)

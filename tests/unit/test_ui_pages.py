@@ -8,6 +8,8 @@ import re
 from html import unescape
 from typing import Any
 
+import pytest
+
 from airflow_lg.plugins._finding import AgentTask
 from airflow_lg.plugins._reading import PAUSED, RunDetail, RunRow, steps_of
 from airflow_lg.plugins._render import batch_page, recent_page, task_page, tree
@@ -197,3 +199,22 @@ def test_a_running_runs_duration_is_how_long_it_has_been_going() -> None:
     ended = RunRow(REF, "success", created_at="2026-12-01T10:00:00+00:00",
                    updated_at="2026-12-01T10:00:02.5+00:00")  # fmt: skip
     assert ended.seconds == 2.5
+
+
+def test_the_studio_url_is_the_connections_template_filled_or_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from airflow_lg.links import studio_url
+
+    template = "https://studio.example/thread/{thread_id}?baseUrl={base_url_quoted}"
+    extra = {"studio_url_template": template}
+    conn = {"conn_type": "langgraph", "host": "http://lg:2024", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LG_STUDIO", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_LG_PLAIN", json.dumps({**conn, "extra": {}}))
+    assert studio_url("lg_studio", "T", "R") == (
+        "https://studio.example/thread/T?baseUrl=http%3A%2F%2Flg%3A2024"
+    )
+    assert studio_url("lg_plain", "T", "R") is None
+    assert studio_url("no_such_connection", "T", "R") is None
