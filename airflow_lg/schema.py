@@ -37,7 +37,7 @@ All = Literal["*"]
 
 # ---- the provider's own choices --------------------------------------------------------------
 
-WaitMode = Literal["poll", "join"]
+WaitMode = Literal["poll", "join", "watch"]
 OnInterrupt = Literal["fail", "succeed"]
 OnPreviousFailure = Literal["rerun", "fail"]
 DeadlineReason = Literal["wait_timeout", "execution_timeout", "sensor_timeout"]

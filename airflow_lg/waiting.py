@@ -1,9 +1,11 @@
 """Waiting for runs to end — in a worker, or deferred to the triggerer — with the same code.
 
 - :class:`WaitOptions`: how to wait, serialized by one function for the trigger's kwargs.
-- :func:`wait_for_runs`: the wait itself (poll ``get_run`` every ``poll_interval``, or ``join``,
-  a long poll the server answers when the run ends), with a budget of consecutive transient
-  failures and an absolute deadline that survives a triggerer restart.
+- :func:`wait_for_runs`: the wait itself (poll ``get_run`` every ``poll_interval``; ``join``,
+  a long poll the server answers when the run ends; or ``watch``, one shared
+  :class:`~airflow_lg.watching.Watcher` per connection and event loop asking about all runs at
+  once), with a budget of consecutive transient failures and an absolute deadline that
+  survives a triggerer restart.
 - :class:`WaitEvent` and :func:`resume`: what a trigger fires, checked where the task resumes,
   and turned into the runs' final statuses — one function for the operators and the sensor.
 - :func:`cancel_runs` / :func:`acancel_runs`: the one way runs are cancelled (kill, deadline).
@@ -33,6 +35,7 @@ from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
 from airflow_lg.progress import ProgressLog
 from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
+from airflow_lg.watching import WatchUnsupported, watcher_for
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,6 +86,11 @@ class WaitOptions:
     def joins(self) -> bool:
         # join returns only when the run ends: useless for a non-terminal target ("running")
         return self.mode == "join" and self.stop_statuses <= TERMINAL_RUN_STATUSES
+
+    @property
+    def watches(self) -> bool:
+        # a thread's status tells that its runs ended, not that one is running: polled then
+        return self.mode == "watch" and self.stop_statuses <= TERMINAL_RUN_STATUSES
 
 
 class WaitDeadlineExceeded(LangGraphWaitTimeoutError):
@@ -152,6 +160,8 @@ async def _wait_for_all(
     finally:
         for task in tasks:
             task.cancel()
+        # let them unregister from a shared watcher before the caller goes on
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 FIRST_POLL = 1.0
@@ -172,6 +182,11 @@ def poll_delays(poll_interval: float) -> Iterator[float]:
 async def _wait_one(
     hook: LangGraphHook, ref: RunRef, options: WaitOptions, limit: asyncio.Semaphore, log: Any
 ) -> RunRef:
+    if options.watches:
+        watched = await _watch_one(hook, ref, options, log)
+        if watched is not None:
+            return watched
+        options = replace(options, mode="poll")
     failures = 0
     last_status = None
     delays = poll_delays(options.poll_interval)
@@ -206,6 +221,29 @@ async def _wait_one(
         if status in options.stop_statuses:
             return ref.with_status(status)
         await asyncio.sleep(next(delays))
+
+
+async def _watch_one(
+    hook: LangGraphHook, ref: RunRef, options: WaitOptions, log: Any
+) -> RunRef | None:
+    """The run's end as the connection's shared watcher sees it; None where the server cannot
+    be watched (the wait polls instead). Holds no slot of ``options.concurrency``: a watch
+    costs no connection."""
+    watcher = await watcher_for(hook)
+    try:
+        ended = await watcher.wait(
+            ref,
+            read_status=options.read_status,
+            failure_budget=options.failure_budget,
+            log=log,
+            progress=Progress(ref, log) if options.progress else None,
+        )
+    except WatchUnsupported as exc:
+        log.warning("LangGraph %s: %s; polling it instead", ref, exc)
+        return None
+    log.info("LangGraph %s %s", ref, "ended" if ended.status is RunStatus.ENDED else
+             f"is {ended.status}")  # fmt: skip
+    return ended
 
 
 async def _check(

@@ -29,6 +29,7 @@ from airflow_lg.schema import (
 from airflow_lg.triggers.runs import LangGraphRunTrigger
 from airflow_lg.waiting import (
     WaitDeadlineExceeded,
+    WaitEvent,
     WaitOptions,
     cancel_runs,
     deadline_error,
@@ -117,8 +118,11 @@ class WaitingMixin:
 
     :param deferrable: wait in the triggerer instead of a worker slot (default: Airflow's
         ``[operators] default_deferrable``).
-    :param wait_mode: ``poll`` (``get_run`` every ``poll_interval`` seconds) or ``join`` (a
-        long poll the server answers when the run ends: no polling delay).
+    :param wait_mode: ``watch`` (one shared watcher per connection asks the server about all
+        waiting runs at once, about one request a second however many: the default when
+        deferred, and for a batch), ``poll`` (``get_run`` every ``poll_interval`` seconds: the
+        default for one run waited on in the worker) or ``join`` (a long poll per run that the
+        server answers when the run ends).
     :param poll_interval: seconds between polls once a run has been going a while (the first
         re-check comes after 1 s, then 2, 4, ... up to this), and between tries after a failure.
     :param wait_timeout: seconds to wait for the run(s) before failing (None: no limit). Distinct
@@ -136,11 +140,13 @@ class WaitingMixin:
     _active_runs: list[RunRef]
     # a wait for one run tells its nodes in the log; a batch's would be a flood
     tells_progress: bool = True
+    # many runs watch by default, also in the worker (a batch: a few searches, not n polls)
+    watches_in_the_worker: bool = False
 
     def init_waiting(
         self,
         deferrable: bool | None,
-        wait_mode: WaitMode,
+        wait_mode: WaitMode | None,
         poll_interval: float,
         wait_timeout: float | timedelta | None,
         failure_budget: int,
@@ -148,13 +154,22 @@ class WaitingMixin:
         if isinstance(wait_timeout, timedelta):
             wait_timeout = wait_timeout.total_seconds()
         check = self.check  # type: ignore[attr-defined]
-        check(check_choice, "wait_mode", wait_mode)
+        if wait_mode is not None:
+            check(check_choice, "wait_mode", wait_mode)
         check(_check_waiting, poll_interval, failure_budget, wait_timeout)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.wait_mode = wait_mode
         self.poll_interval = float(poll_interval)
         self.wait_timeout = wait_timeout
         self.failure_budget = failure_budget
+
+    @property
+    def resolved_wait_mode(self) -> WaitMode:
+        """``wait_mode`` as given, or the default: ``watch`` when deferred (or for many runs),
+        else ``poll``."""
+        if self.wait_mode is not None:
+            return self.wait_mode
+        return "watch" if self.deferrable or self.watches_in_the_worker else "poll"
 
     def wait_options(self, context: Any) -> WaitOptions:
         """How this task waits: its mode and budgets, and the absolute time to stop — our
@@ -167,15 +182,16 @@ class WaitingMixin:
             end = start.timestamp() + self.execution_timeout.total_seconds()
             if deadline is None or end < deadline:
                 deadline, reason = end, "execution_timeout"
+        mode = self.resolved_wait_mode
         return WaitOptions(
-            mode=self.wait_mode,
+            mode=mode,
             poll_interval=self.poll_interval,
             failure_budget=self.failure_budget,
             deadline=deadline,
             deadline_reason=reason,
-            # deferred: a join reports "ended" and execute_complete reads how (one request
-            # per wait in the triggerer)
-            read_status=not self.deferrable,
+            # deferred: a join or the watcher reports "ended" and execute_complete reads how
+            # (no request per run in the triggerer); a watch in the worker reads it after
+            read_status=not self.deferrable and mode != "watch",
             progress=self.tells_progress,
         )
 
@@ -209,10 +225,15 @@ class WaitingMixin:
             )
         try:
             waited = wait_for_runs(self.hook, self._active_runs, options, self.log)
-            return self.hook.blocking(waited)
+            ended = self.hook.blocking(waited)
         except WaitDeadlineExceeded as exc:
             self._cancel(exc.pending)  # type: ignore[attr-defined]
             raise deadline_error(exc.reason, str(exc)) from exc
+        if all(ref.is_final for ref in ended):
+            return ended
+        # watched: how each run ended is read now, as a resumed task does
+        settled = resume(self.hook, WaitEvent("done", tuple(ended)))
+        return settled if settled is not None else self.wait_for(context, self._active_runs)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: its event checked and its runs' ends read

@@ -43,6 +43,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     """
 
     tells_progress = False
+    watches_in_the_worker = True
 
     template_fields: Sequence[str] = (
         "assistant_id",
@@ -70,7 +71,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         stagger_seconds: int = 0,
         fail_on_partial_error: bool = True,
         deferrable: bool | None = None,
-        wait_mode: WaitMode = "poll",
+        wait_mode: WaitMode | None = None,
         poll_interval: float = POLL_INTERVAL,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = FAILURE_BUDGET,
@@ -129,9 +130,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
             items.append(item)
         return items
 
-    def _check_item(
-        self, what: str, item: dict[str, Any], accepted: set[tuple[str, str]]
-    ) -> None:
+    def _check_item(self, what: str, item: dict[str, Any], accepted: set[tuple[str, str]]) -> None:
         """One item before anything is sent: known keys, objects where objects go, and an
         input the graph takes (asked once per assistant and kind of value)."""
         wire.check_batch_payload(what, item)

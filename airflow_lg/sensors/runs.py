@@ -27,8 +27,9 @@ class RunStatusSensor(BaseSensorOperator):
     ``failure_statuses`` it fails with the agent's error, the server's timeout, or the
     cancellation. A run that paused for a human (status ``success`` with ``__interrupt__``)
     follows ``on_interrupt``. With ``deferrable=True`` the wait happens in the triggerer,
-    bounded by the sensor's ``timeout``; ``wait_mode="join"`` lets the server answer the moment
-    the run ends instead of polling every ``poke_interval``.
+    bounded by the sensor's ``timeout``, by the connection's shared watcher
+    (``wait_mode="watch"``, the default: about one request a second for all the runs a
+    triggerer waits on), a poll every ``poke_interval`` (``"poll"``) or a join (``"join"``).
     """
 
     template_fields: Sequence[str] = ("thread_id", "run_id", "langgraph_conn_id")
@@ -42,7 +43,7 @@ class RunStatusSensor(BaseSensorOperator):
         failure_statuses: Sequence[str] = ("error", "timeout", "interrupted"),
         langgraph_conn_id: str = LangGraphHook.default_conn_name,
         deferrable: bool | None = None,
-        wait_mode: WaitMode = "poll",
+        wait_mode: WaitMode | None = None,
         on_interrupt: OnInterrupt = "fail",
         failure_budget: int = FAILURE_BUDGET,
         **kwargs: Any,
@@ -64,8 +65,9 @@ class RunStatusSensor(BaseSensorOperator):
         self.wait_mode = wait_mode
         self.on_interrupt = on_interrupt
         self.failure_budget = failure_budget
-        for name in ("wait_mode", "on_interrupt"):
-            for_task(self.task_id, check_choice, name, getattr(self, name))
+        if wait_mode is not None:
+            for_task(self.task_id, check_choice, "wait_mode", wait_mode)
+        for_task(self.task_id, check_choice, "on_interrupt", on_interrupt)
         for_task(self.task_id, check_failure_budget, failure_budget)
 
     @cached_property
@@ -115,7 +117,7 @@ class RunStatusSensor(BaseSensorOperator):
     def _defer(self) -> None:
         stops = set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
         options = WaitOptions(
-            mode=self.wait_mode,
+            mode=self.wait_mode or "watch",
             poll_interval=self.poke_interval,
             failure_budget=self.failure_budget,
             deadline=time.time() + self.timeout,

@@ -161,9 +161,16 @@ def search_threads(
     headers: Mapping[str, str] | None = None,
     params: Params | None = None,
     retry: RetryPolicy | None = None,
-) -> Call[list[Thread]]:
+    response_format: Literal["array", "object"] = "array",
+) -> Call[Any]:
     """``threads.search``: by metadata, values, ids or status; ``select``/``extract`` shrink
-    the answer. A search changes nothing: retried like a read."""
+    the answer. A search changes nothing: retried like a read.
+
+    ``response_format="object"`` (not in the SDK, as ``assistants.search`` has it) also
+    returns the server's pagination headers: ``{"threads": [...], "next": offset or None,
+    "total": count or None}`` — how a caller pages through thousands of threads."""
+    if response_format not in ("array", "object"):
+        raise LangGraphConfigError("response_format must be 'array' or 'object'")
     body = without_none(
         metadata=metadata,
         values=values,
@@ -176,14 +183,33 @@ def search_threads(
         select=list(select) if select else None,
         extract=dict(extract) if extract else None,
     )
+
+    def decode(found: Any, response: httpx.Response) -> Any:
+        if response_format == "object":
+            return {
+                "threads": found,
+                "next": _header_int(response, "X-Pagination-Next"),
+                "total": _header_int(response, "X-Pagination-Total"),
+            }
+        return found
+
     return Call(
         "POST",
         "/threads/search",
         params=params,
         headers=headers,
         retry=retry,
+        decode=decode,
         **json_body("the search", body),
     )
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def search_assistants(

@@ -271,7 +271,12 @@ SDK_TWINS = {
 }
 # What the builders take beyond the SDK, each for a reason: a per-call retry policy; join
 # raises a failed run's error as wait does (the SDK's join returns it).
-OWN_EXTRAS = {"retry": set(SDK_TWINS), "raise_error": {"join_run"}}
+# A thread search can return the pagination headers (a watcher pages through thousands).
+OWN_EXTRAS = {
+    "retry": set(SDK_TWINS),
+    "raise_error": {"join_run"},
+    "response_format": {"search_threads"},
+}
 
 
 def sdk_method(kind: str, name: str, flavour: str) -> Any:
@@ -610,6 +615,42 @@ def test_search_threads_sends_limit_offset_and_only_given_filters():
         "sort_by": "created_at",
         "sort_order": "desc",
     }
+
+
+def test_search_threads_sends_every_server_filter_a_watcher_needs():
+    call = _wire.search_threads(
+        ids=("T1", "T2"),
+        values={"k": 1},
+        limit=1000,
+        sort_by="updated_at",
+        sort_order="asc",
+        select=("thread_id", "status", "updated_at"),
+        extract={"answer": "values.answer"},
+    )
+    assert call.json == {
+        "ids": ["T1", "T2"],
+        "values": {"k": 1},
+        "limit": 1000,
+        "offset": 0,
+        "sort_by": "updated_at",
+        "sort_order": "asc",
+        "select": ["thread_id", "status", "updated_at"],
+        "extract": {"answer": "values.answer"},
+    }
+
+
+def test_search_threads_as_an_object_returns_the_pagination_headers():
+    found = [{"thread_id": "T1"}]
+    headers = {"X-Pagination-Next": "1000", "X-Pagination-Total": "4321"}
+    page = _wire.search_threads(response_format="object").decode(
+        found, httpx.Response(200, headers=headers)
+    )
+    assert page == {"threads": found, "next": 1000, "total": 4321}
+    last = _wire.search_threads(response_format="object").decode(found, httpx.Response(200))
+    assert last == {"threads": found, "next": None, "total": None}
+    assert _wire.search_threads().decode(found, httpx.Response(200)) is found
+    with pytest.raises(LangGraphConfigError, match="response_format"):
+        _wire.search_threads(response_format="dict")  # type: ignore[arg-type]
 
 
 def test_get_thread_and_its_state_with_and_without_a_checkpoint():

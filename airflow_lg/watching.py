@@ -1,0 +1,375 @@
+"""Many waits, one watcher: ``wait_mode="watch"``.
+
+A triggerer holding thousands of deferred waits should not send a request per run per poll, nor
+hold a connection per run. One :class:`Watcher` per connection (its settings' fingerprint) and
+event loop asks the server about all of them at once, through ``POST /threads/search``: a
+thread is ``busy`` while any of its runs is pending or running, and its ``updated_at`` moves
+when a run on it is created or ends. No trigger awaits the watcher's task; each wait registers
+its run, awaits its own future (under its own deadline, failure budget and ``on_kill``, which
+stay in :mod:`airflow_lg.waiting`), and unregisters in ``finally``. A trigger's kwargs do not
+change: after a triggerer restart or a reassignment the wait just registers again.
+
+Every :data:`TICK` seconds the watcher looks at the threads in one of two ways:
+
+- **up to** :data:`PAGE` **threads**: all of them, by ``ids`` (one request; exact, and a thread
+  that is gone shows at once);
+- **more**: new registrations by ``ids``; a change feed — threads by ``updated_at``, newest
+  first, down to the previous tick's newest minus :data:`OVERLAP` seconds, at most
+  :data:`FEED_PAGES` pages (more changes than that, and a full sweep follows); and a slow full
+  sweep by ``ids``, :data:`PAGE` at a time, every :data:`SWEEP_EVERY` seconds, which catches
+  deleted threads and anything the feed missed.
+
+What a thread says decides: not ``busy`` — its watched runs ended (``ended``; their status is
+read where it is needed: the resumed task, or here with ``read_status``); still ``busy`` but its
+``updated_at`` moved — another run may share the thread, so each watched run is confirmed with
+one ``GET``; gone — each run is read, and a 404 makes it ``missing``. Reads are short calls
+through the hook, so a server that is away is ridden out inside them (``riding_outages``); a
+tick that still fails counts against each wait's failure budget, the watcher backs off, and a
+full sweep follows the recovery. A server whose search cannot do this (aegra 0.11 refuses
+``select`` and ignores ``ids``) makes every wait on that connection poll instead, said once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_lg.exceptions import (
+    LangGraphConnectionError,
+    LangGraphError,
+    LangGraphNotFoundError,
+    LangGraphRateLimitError,
+    LangGraphServerError,
+    LangGraphValidationError,
+)
+from airflow_lg.hooks._outages import riding_outages
+from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
+from airflow_lg.schema import RunStatus
+
+TICK = 1.0
+"""Seconds between two looks: a run's end is seen within about this (plus the server's answer)."""
+PAGE = 1000
+"""Threads per search by ``ids`` (the server's largest ``limit``)."""
+FEED_PAGE = 200
+FEED_PAGES = 5
+OVERLAP = 5.0
+"""Seconds below the feed's last watermark read again: a write stamped before another may
+commit after it (PostgreSQL stamps a transaction's start)."""
+SWEEP_EVERY = 60.0
+MAX_BACKOFF = 30.0
+CONFIRM_CONCURRENCY = 20
+PROGRESS_SPACING = 4.0
+"""Seconds between two progress reads of the whole watcher (each run's at most every 15 s):
+telling progress must not grow with the number of waits."""
+SELECT = ("thread_id", "status", "updated_at")
+_TRANSIENT = (LangGraphConnectionError, LangGraphServerError, LangGraphRateLimitError)
+
+
+class WatchUnsupported(LangGraphError):
+    """The server's thread search cannot answer a watcher: its waits poll instead."""
+
+
+@dataclass(eq=False)
+class _Watch:
+    ref: RunRef
+    read_status: bool
+    failure_budget: int
+    log: Any
+    progress: Any = None  # waiting.Progress, when the wait tells the run's nodes
+    future: asyncio.Future[RunRef] = field(default_factory=lambda: _loop().create_future())
+    failures: int = 0
+
+    def settle(self, ref: RunRef) -> None:
+        if not self.future.done():
+            self.future.set_result(ref)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+@dataclass(eq=False)
+class _Thread:
+    watches: list[_Watch] = field(default_factory=list)
+    updated_at: str | None = None  # as last seen; None: never seen yet
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+def _stamp(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+class Watcher:
+    """The shared watcher of one connection on one event loop (see the module's docstring)."""
+
+    def __init__(self, hook: LangGraphHook) -> None:
+        self.hook = hook
+        self.threads: dict[str, _Thread] = {}
+        self.fresh: set[str] = set()
+        self.unsupported: WatchUnsupported | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.watermark: dt.datetime | None = None
+        self.sweep_queue: deque[str] = deque()
+        self.next_sweep = 0.0  # monotonic: when the next full sweep starts
+        self.next_chunk = 0.0
+        self.spacing = 0.0  # seconds between two chunks of a sweep
+        self.sweep_now = True
+        self.progress_at = 0.0
+        self.progress_turn = 0
+        self.requests = 0  # searches and reads sent (for the benchmarks and tests)
+
+    # ---- the waits' side ----------------------------------------------------------------
+
+    async def wait(
+        self,
+        ref: RunRef,
+        *,
+        read_status: bool,
+        failure_budget: int,
+        log: Any,
+        progress: Any = None,
+    ) -> RunRef:
+        """Until the run ended: ``ended`` (or its status, with ``read_status``), ``missing``.
+        Raises :class:`WatchUnsupported`, or what made the watcher fail past the budget."""
+        if self.unsupported is not None:
+            raise self.unsupported
+        watch = _Watch(ref, read_status, failure_budget, log, progress)
+        self._add(watch)
+        try:
+            return await watch.future
+        finally:
+            self._remove(watch)
+
+    def _add(self, watch: _Watch) -> None:
+        thread = self.threads.setdefault(watch.ref.thread_id, _Thread())
+        thread.watches.append(watch)
+        self.fresh.add(watch.ref.thread_id)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    def _remove(self, watch: _Watch) -> None:
+        thread = self.threads.get(watch.ref.thread_id)
+        if thread is not None and watch in thread.watches:
+            thread.watches.remove(watch)
+            if not thread.watches:
+                del self.threads[watch.ref.thread_id]
+        if not self.threads and self.task is not None and not self.task.done():
+            self.task.cancel()  # nothing left to watch (and a worker's loop is about to close)
+            self.task = None
+
+    # ---- the watcher's task -------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        with riding_outages():
+            await asyncio.sleep(0.05)  # gather the registrations of this loop's turn
+            while self.threads:
+                delay = TICK
+                try:
+                    await self._tick()
+                except WatchUnsupported as exc:
+                    self._unsupported(exc)
+                    return
+                except _TRANSIENT as exc:
+                    if getattr(exc, "misconfigured", False):
+                        self._fail_all(exc)
+                        return
+                    failures += 1
+                    self._failed_tick(exc)
+                    delay = min(MAX_BACKOFF, TICK * 2**failures)
+                except LangGraphError as exc:
+                    self._fail_all(exc)  # a rejected key, a refused search: no tick will help
+                    return
+                else:
+                    if failures:
+                        self.sweep_now = True  # after an outage, look at everything again
+                    failures = 0
+                await asyncio.sleep(delay)
+
+    def _failed_tick(self, error: BaseException) -> None:
+        for thread in list(self.threads.values()):
+            for watch in list(thread.watches):
+                watch.failures += 1
+                if watch.failures > watch.failure_budget:
+                    watch.fail(error)
+                else:
+                    watch.log.warning(
+                        "Could not look at LangGraph run %s (%s); failure %d of %d allowed",
+                        watch.ref.run_id, error, watch.failures, watch.failure_budget,
+                    )  # fmt: skip
+
+    def _fail_all(self, error: BaseException) -> None:
+        for thread in list(self.threads.values()):
+            for watch in list(thread.watches):
+                watch.fail(error)
+
+    def _unsupported(self, exc: WatchUnsupported) -> None:
+        self.unsupported = exc
+        self._fail_all(exc)
+
+    async def _tick(self) -> None:
+        fresh, self.fresh = self.fresh, set()
+        try:
+            if len(self.threads) <= PAGE:
+                await self._lookup(list(self.threads))
+            else:
+                await self._lookup([t for t in fresh if t in self.threads])
+                await self._feed()
+                await self._sweep()
+        except BaseException:
+            self.fresh |= fresh  # not looked at yet
+            raise
+        for thread in self.threads.values():
+            for watch in thread.watches:
+                watch.failures = 0
+        await self._progress()
+
+    async def _search(self, **filters: Any) -> list[dict[str, Any]]:
+        self.requests += 1
+        try:
+            found = await self.hook.asearch_threads(select=list(SELECT), **filters)
+        except LangGraphValidationError as exc:  # aegra: "select ... unsupported" (422)
+            raise WatchUnsupported(
+                f"the server's thread search refused what a watcher asks ({exc})"
+            ) from exc
+        if not isinstance(found, list):
+            raise WatchUnsupported(f"the server's thread search answered {found!r:.200}")
+        return [t for t in found if isinstance(t, dict)]
+
+    async def _lookup(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), PAGE):
+            chunk = list(ids[start : start + PAGE])
+            found = await self._search(ids=chunk, limit=len(chunk))
+            asked = set(chunk)
+            seen = {str(t.get("thread_id")) for t in found}
+            if not seen <= asked:
+                raise WatchUnsupported(
+                    "the server's thread search answered threads it was not asked about "
+                    "(it ignores ids)"
+                )
+            await self._observe(found)
+            await self._gone([t for t in chunk if t not in seen])
+
+    async def _feed(self) -> None:
+        floor = None if self.watermark is None else self.watermark - dt.timedelta(seconds=OVERLAP)
+        newest = self.watermark
+        for page in range(FEED_PAGES):
+            found = await self._search(
+                sort_by="updated_at", sort_order="desc", limit=FEED_PAGE, offset=page * FEED_PAGE
+            )
+            await self._observe([t for t in found if str(t.get("thread_id")) in self.threads])
+            stamps = [s for s in (_stamp(t.get("updated_at")) for t in found) if s is not None]
+            if stamps and (newest is None or max(stamps) > newest):
+                newest = max(stamps)
+            if len(found) < FEED_PAGE or floor is None or not stamps or min(stamps) < floor:
+                break
+        else:
+            self.sweep_now = True  # more changed than the feed reads in a tick
+        if self.watermark is None:
+            self.sweep_now = True  # what changed before the first feed is unknown
+        self.watermark = newest
+
+    async def _sweep(self) -> None:
+        now = time.monotonic()
+        if not self.sweep_queue and (self.sweep_now or now >= self.next_sweep):
+            self.sweep_queue.extend(self.threads)
+            self.next_sweep = now + SWEEP_EVERY
+            urgent, self.sweep_now = self.sweep_now, False
+            chunks = -(-len(self.sweep_queue) // PAGE)
+            # spread over half the period, or one chunk per tick when it is urgent
+            self.spacing = 0.0 if urgent else SWEEP_EVERY / 2 / max(1, chunks)
+            self.next_chunk = now
+        if self.sweep_queue and now >= self.next_chunk:
+            chunk: list[str] = []
+            while self.sweep_queue and len(chunk) < PAGE:
+                thread_id = self.sweep_queue.popleft()
+                if thread_id in self.threads:
+                    chunk.append(thread_id)
+            self.next_chunk = now + self.spacing
+            await self._lookup(chunk)
+
+    # ---- what a thread says ---------------------------------------------------------------
+
+    async def _observe(self, found: Iterable[Mapping[str, Any]]) -> None:
+        confirm: list[_Watch] = []
+        for seen in found:
+            thread = self.threads.get(str(seen.get("thread_id")))
+            if thread is None:
+                continue
+            updated = seen.get("updated_at")
+            updated = None if updated is None else str(updated)
+            moved = thread.updated_at is not None and updated != thread.updated_at
+            thread.updated_at = updated
+            if seen.get("status") != "busy":
+                for watch in list(thread.watches):
+                    if watch.read_status:
+                        confirm.append(watch)
+                    else:
+                        watch.settle(watch.ref.with_status(RunStatus.ENDED))
+            elif moved:  # busy, but something happened: another run on it may have ended
+                confirm.extend(thread.watches)
+        await self._confirm(confirm)
+
+    async def _gone(self, thread_ids: Sequence[str]) -> None:
+        """Threads the search no longer finds (deleted, a TTL): each run is read."""
+        await self._confirm([w for t in thread_ids for w in self.threads.get(t, _Thread()).watches])
+
+    async def _confirm(self, watches: Sequence[_Watch]) -> None:
+        gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
+
+        async def one(watch: _Watch) -> None:
+            async with gate:
+                self.requests += 1
+                try:
+                    run = await self.hook.aget_run(watch.ref.thread_id, watch.ref.run_id)
+                except LangGraphNotFoundError:
+                    watch.log.warning("LangGraph %s no longer exists", watch.ref)
+                    away = (await self.hook.atransport()).outage.was_away
+                    ref = watch.ref
+                    watch.settle(ref.missing(LOST_IN_OUTAGE_DETAIL) if away else ref.missing())
+                    return
+            status = parse_status(run.get("status"))
+            if status.is_terminal():
+                told = status if watch.read_status else RunStatus.ENDED
+                watch.settle(watch.ref.with_status(told))
+
+        await asyncio.gather(*(one(w) for w in watches if not w.future.done()))
+
+    async def _progress(self) -> None:
+        """One wait's progress read, in turn, at most every :data:`PROGRESS_SPACING` s."""
+        now = time.monotonic()
+        if now < self.progress_at:
+            return
+        telling = [w for t in self.threads.values() for w in t.watches if w.progress is not None]
+        if not telling:
+            return
+        self.progress_at = now + PROGRESS_SPACING
+        self.progress_turn = (self.progress_turn + 1) % len(telling)
+        await telling[self.progress_turn].progress.look(self.hook)
+
+
+_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Watcher]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def watcher_for(hook: LangGraphHook) -> Watcher:
+    """This loop's watcher for the hook's connection (settings and credentials)."""
+    key = (await hook.asettings()).fingerprint()
+    watchers = _WATCHERS.setdefault(asyncio.get_running_loop(), {})
+    if key not in watchers:
+        watchers[key] = Watcher(hook)
+    return watchers[key]
