@@ -20,9 +20,11 @@ Every :data:`TICK` seconds the watcher looks at the threads in one of two ways:
   deleted threads and anything the feed missed.
 
 What a thread says decides: not ``busy`` — its watched runs ended (``ended``; their status is
-read where it is needed: the resumed task, or here with ``read_status``); still ``busy`` but its
-``updated_at`` moved — another run may share the thread, so each watched run is confirmed with
-one ``GET``; gone — each run is read, and a 404 makes it ``missing``. Reads are short calls
+read where it is needed: the resumed task, or here with ``read_status``); ``busy`` when first
+seen, or ``busy`` again with its ``updated_at`` moved — another run may share the thread, so
+each watched run on it is confirmed with one ``GET`` (at most :data:`CONFIRM_PER_TICK` a tick,
+the moved ones first; a confirmation that fails is tried again, against that wait's own
+failure budget); gone — each run is read, and a 404 makes it ``missing``. Reads are short calls
 through the hook, so a server that is away is ridden out inside them (``riding_outages``); a
 tick that still fails counts against each wait's failure budget, the watcher backs off, and a
 full sweep follows the recovery. A server whose search cannot do this (aegra 0.11 refuses
@@ -32,8 +34,10 @@ full sweep follows the recovery. A server whose search cannot do this (aegra 0.1
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +47,7 @@ from typing import Any
 from airflow_lg.exceptions import (
     LangGraphConnectionError,
     LangGraphError,
+    LangGraphHTTPError,
     LangGraphNotFoundError,
     LangGraphRateLimitError,
     LangGraphServerError,
@@ -65,6 +70,9 @@ commit after it (PostgreSQL stamps a transaction's start)."""
 SWEEP_EVERY = 60.0
 MAX_BACKOFF = 30.0
 CONFIRM_CONCURRENCY = 20
+CONFIRM_PER_TICK = 200
+"""Run reads per tick at most: 10,000 waits registered at once cost no more than this a tick,
+and their threads' own statuses keep being read meanwhile."""
 PROGRESS_SPACING = 4.0
 """Seconds between two progress reads of the whole watcher (each run's at most every 15 s):
 telling progress must not grow with the number of waits."""
@@ -76,6 +84,39 @@ class WatchUnsupported(LangGraphError):
     """The server's thread search cannot answer a watcher: its waits poll instead."""
 
 
+def _canonical(thread_id: Any) -> str | None:
+    """A thread id as the server writes it (a UUID's canonical form), None if not a UUID."""
+    try:
+        return str(uuid.UUID(str(thread_id)))
+    except ValueError:
+        return None
+
+
+CREATED_SKEW = 0.5
+"""Seconds between a run's id being made and its thread's ``updated_at`` being stamped."""
+
+
+def _created_at(run_id: str) -> float | None:
+    """When the run was created, from its id where that is a UUIDv7 (langgraph-api's are):
+    epoch seconds, or None."""
+    try:
+        value = uuid.UUID(run_id)
+    except ValueError:
+        return None
+    return (value.int >> 80) / 1000.0 if value.version == 7 else None
+
+
+def _changed_since_created(watch_run_id: str, updated_at: str | None) -> bool:
+    """Whether a busy thread's ``updated_at`` says something happened on it after the run was
+    created — another run created or ended, or this one ended with another still there —
+    so the run must be read; True where the run's id does not say when it was made."""
+    created = _created_at(watch_run_id)
+    stamp = _stamp(updated_at) if updated_at is not None else None
+    if created is None or stamp is None:
+        return True
+    return stamp.timestamp() > created + CREATED_SKEW
+
+
 @dataclass(eq=False)
 class _Watch:
     ref: RunRef
@@ -85,6 +126,7 @@ class _Watch:
     progress: Any = None  # waiting.Progress, when the wait tells the run's nodes
     future: asyncio.Future[RunRef] = field(default_factory=lambda: _loop().create_future())
     failures: int = 0
+    thread_key: str = ""  # the thread id in canonical form
 
     def settle(self, ref: RunRef) -> None:
         if not self.future.done():
@@ -93,6 +135,17 @@ class _Watch:
     def fail(self, error: BaseException) -> None:
         if not self.future.done():
             self.future.set_exception(error)
+
+    def failed_once(self, error: BaseException) -> None:
+        """A transient failure against this wait's budget: logged, or the wait fails."""
+        self.failures += 1
+        if self.failures > self.failure_budget:
+            self.fail(error)
+        else:
+            self.log.warning(
+                "Could not look at LangGraph run %s (%s); failure %d of %d allowed",
+                self.ref.run_id, error, self.failures, self.failure_budget,
+            )  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -115,10 +168,12 @@ def _stamp(value: Any) -> dt.datetime | None:
 class Watcher:
     """The shared watcher of one connection on one event loop (see the module's docstring)."""
 
-    def __init__(self, hook: LangGraphHook) -> None:
+    def __init__(self, hook: LangGraphHook, key: Any = None) -> None:
         self.hook = hook
+        self.key = key
         self.threads: dict[str, _Thread] = {}
         self.fresh: set[str] = set()
+        self.unconfirmed: deque[_Watch] = deque()  # to be read with a GET of the run
         self.unsupported: WatchUnsupported | None = None
         self.task: asyncio.Task[None] | None = None
         self.watermark: dt.datetime | None = None
@@ -145,8 +200,11 @@ class Watcher:
         """Until the run ended: ``ended`` (or its status, with ``read_status``), ``missing``.
         Raises :class:`WatchUnsupported`, or what made the watcher fail past the budget."""
         if self.unsupported is not None:
-            raise self.unsupported
-        watch = _Watch(ref, read_status, failure_budget, log, progress)
+            raise WatchUnsupported(str(self.unsupported))  # a new one: no growing traceback
+        key = _canonical(ref.thread_id)
+        if key is None:
+            raise WatchUnsupported(f"thread id {ref.thread_id!r} is not a UUID")
+        watch = _Watch(ref, read_status, failure_budget, log, progress, thread_key=key)
         self._add(watch)
         try:
             return await watch.future
@@ -154,21 +212,38 @@ class Watcher:
             self._remove(watch)
 
     def _add(self, watch: _Watch) -> None:
-        thread = self.threads.setdefault(watch.ref.thread_id, _Thread())
+        thread = self.threads.setdefault(watch.thread_key, _Thread())
         thread.watches.append(watch)
-        self.fresh.add(watch.ref.thread_id)
+        self.fresh.add(watch.thread_key)
+        if thread.updated_at is not None and _changed_since_created(
+            watch.ref.run_id, thread.updated_at
+        ):  # a thread seen busy before: has this run ended since, with another run on it?
+            self.unconfirmed.append(watch)
         if self.task is None or self.task.done():
-            self.task = asyncio.ensure_future(self._run())
+            # A context of its own: the watcher serves many triggers, and belongs to none.
+            self.task = _loop().create_task(self._run(), context=contextvars.Context())
+            self.task.add_done_callback(self._stopped)
 
     def _remove(self, watch: _Watch) -> None:
-        thread = self.threads.get(watch.ref.thread_id)
+        thread = self.threads.get(watch.thread_key)
         if thread is not None and watch in thread.watches:
             thread.watches.remove(watch)
             if not thread.watches:
-                del self.threads[watch.ref.thread_id]
+                del self.threads[watch.thread_key]
         if not self.threads and self.task is not None and not self.task.done():
             self.task.cancel()  # nothing left to watch (and a worker's loop is about to close)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if self.task is task:
             self.task = None
+        if not task.cancelled() and task.exception() is not None:  # never: _run catches all
+            self._fail_all(task.exception())  # type: ignore[arg-type]
+        if not self.threads:
+            self.unconfirmed.clear()
+            # forgotten when idle: a worker's loop (and this hook) can then be collected
+            watchers = _WATCHERS.get(_loop_of(task))
+            if watchers is not None and watchers.get(self.key) is self:
+                del watchers[self.key]
 
     # ---- the watcher's task -------------------------------------------------------------
 
@@ -193,6 +268,11 @@ class Watcher:
                 except LangGraphError as exc:
                     self._fail_all(exc)  # a rejected key, a refused search: no tick will help
                     return
+                except Exception as exc:  # an answer nobody foresaw: a failed tick, said
+                    self.hook.log.exception("LangGraph watcher: a look failed")
+                    failures += 1
+                    self._failed_tick(exc)
+                    delay = min(MAX_BACKOFF, TICK * 2**failures)
                 else:
                     if failures:
                         self.sweep_now = True  # after an outage, look at everything again
@@ -202,14 +282,7 @@ class Watcher:
     def _failed_tick(self, error: BaseException) -> None:
         for thread in list(self.threads.values()):
             for watch in list(thread.watches):
-                watch.failures += 1
-                if watch.failures > watch.failure_budget:
-                    watch.fail(error)
-                else:
-                    watch.log.warning(
-                        "Could not look at LangGraph run %s (%s); failure %d of %d allowed",
-                        watch.ref.run_id, error, watch.failures, watch.failure_budget,
-                    )  # fmt: skip
+                watch.failed_once(error)
 
     def _fail_all(self, error: BaseException) -> None:
         for thread in list(self.threads.values()):
@@ -218,7 +291,9 @@ class Watcher:
 
     def _unsupported(self, exc: WatchUnsupported) -> None:
         self.unsupported = exc
-        self._fail_all(exc)
+        for thread in list(self.threads.values()):
+            for watch in list(thread.watches):
+                watch.fail(WatchUnsupported(str(exc)))
 
     async def _tick(self) -> None:
         fresh, self.fresh = self.fresh, set()
@@ -232,19 +307,22 @@ class Watcher:
         except BaseException:
             self.fresh |= fresh  # not looked at yet
             raise
-        for thread in self.threads.values():
-            for watch in thread.watches:
-                watch.failures = 0
+        await self._confirm()
         await self._progress()
 
     async def _search(self, **filters: Any) -> list[dict[str, Any]]:
         self.requests += 1
         try:
             found = await self.hook.asearch_threads(select=list(SELECT), **filters)
-        except LangGraphValidationError as exc:  # aegra: "select ... unsupported" (422)
+        except (LangGraphValidationError, LangGraphNotFoundError) as exc:
+            # aegra: "select ... unsupported" (422); a server without the search (404/405)
             raise WatchUnsupported(
                 f"the server's thread search refused what a watcher asks ({exc})"
             ) from exc
+        except LangGraphHTTPError as exc:
+            if exc.status_code == 405:
+                raise WatchUnsupported(f"the server has no thread search ({exc})") from exc
+            raise
         if not isinstance(found, list):
             raise WatchUnsupported(f"the server's thread search answered {found!r:.200}")
         return [t for t in found if isinstance(t, dict)]
@@ -254,14 +332,14 @@ class Watcher:
             chunk = list(ids[start : start + PAGE])
             found = await self._search(ids=chunk, limit=len(chunk))
             asked = set(chunk)
-            seen = {str(t.get("thread_id")) for t in found}
+            seen = {_canonical(t.get("thread_id")) for t in found}
             if not seen <= asked:
                 raise WatchUnsupported(
                     "the server's thread search answered threads it was not asked about "
                     "(it ignores ids)"
                 )
-            await self._observe(found)
-            await self._gone([t for t in chunk if t not in seen])
+            self._observe(found)
+            self._gone([t for t in chunk if t not in seen])
 
     async def _feed(self) -> None:
         floor = None if self.watermark is None else self.watermark - dt.timedelta(seconds=OVERLAP)
@@ -270,7 +348,7 @@ class Watcher:
             found = await self._search(
                 sort_by="updated_at", sort_order="desc", limit=FEED_PAGE, offset=page * FEED_PAGE
             )
-            await self._observe([t for t in found if str(t.get("thread_id")) in self.threads])
+            self._observe(found)
             stamps = [s for s in (_stamp(t.get("updated_at")) for t in found) if s is not None]
             if stamps and (newest is None or max(stamps) > newest):
                 newest = max(stamps)
@@ -284,6 +362,8 @@ class Watcher:
 
     async def _sweep(self) -> None:
         now = time.monotonic()
+        if self.sweep_queue and self.sweep_now:  # urgent: the sweep under way goes faster
+            self.sweep_now, self.spacing = False, 0.0
         if not self.sweep_queue and (self.sweep_now or now >= self.next_sweep):
             self.sweep_queue.extend(self.threads)
             self.next_sweep = now + SWEEP_EVERY
@@ -303,31 +383,43 @@ class Watcher:
 
     # ---- what a thread says ---------------------------------------------------------------
 
-    async def _observe(self, found: Iterable[Mapping[str, Any]]) -> None:
-        confirm: list[_Watch] = []
+    def _observe(self, found: Iterable[Mapping[str, Any]]) -> None:
         for seen in found:
-            thread = self.threads.get(str(seen.get("thread_id")))
+            key = _canonical(seen.get("thread_id"))
+            thread = self.threads.get(key) if key else None
             if thread is None:
                 continue
             updated = seen.get("updated_at")
             updated = None if updated is None else str(updated)
-            moved = thread.updated_at is not None and updated != thread.updated_at
+            first = thread.updated_at is None
+            moved = not first and updated != thread.updated_at
             thread.updated_at = updated
             if seen.get("status") != "busy":
-                for watch in list(thread.watches):
+                for watch in thread.watches:
                     if watch.read_status:
-                        confirm.append(watch)
+                        self.unconfirmed.appendleft(watch)
                     else:
                         watch.settle(watch.ref.with_status(RunStatus.ENDED))
-            elif moved:  # busy, but something happened: another run on it may have ended
-                confirm.extend(thread.watches)
-        await self._confirm(confirm)
+            elif moved:  # something happened: another run on the thread may have ended
+                self.unconfirmed.extendleft(thread.watches)
+            elif first:  # a run may have ended already, with another run still on it
+                self.unconfirmed.extend(
+                    w for w in thread.watches if _changed_since_created(w.ref.run_id, updated)
+                )
 
-    async def _gone(self, thread_ids: Sequence[str]) -> None:
+    def _gone(self, thread_ids: Sequence[str]) -> None:
         """Threads the search no longer finds (deleted, a TTL): each run is read."""
-        await self._confirm([w for t in thread_ids for w in self.threads.get(t, _Thread()).watches])
+        for thread_id in thread_ids:
+            self.unconfirmed.extendleft(self.threads.get(thread_id, _Thread()).watches)
 
-    async def _confirm(self, watches: Sequence[_Watch]) -> None:
+    async def _confirm(self) -> None:
+        """Read the runs waiting for it (at most :data:`CONFIRM_PER_TICK`): a run that ended
+        is settled; a failure counts against that wait's budget and it is read again later."""
+        batch: list[_Watch] = []
+        while self.unconfirmed and len(batch) < CONFIRM_PER_TICK:
+            watch = self.unconfirmed.popleft()
+            if not watch.future.done() and watch not in batch:
+                batch.append(watch)
         gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
 
         async def one(watch: _Watch) -> None:
@@ -335,18 +427,29 @@ class Watcher:
                 self.requests += 1
                 try:
                     run = await self.hook.aget_run(watch.ref.thread_id, watch.ref.run_id)
+                    status = parse_status(run.get("status"))
                 except LangGraphNotFoundError:
                     watch.log.warning("LangGraph %s no longer exists", watch.ref)
                     away = (await self.hook.atransport()).outage.was_away
                     ref = watch.ref
                     watch.settle(ref.missing(LOST_IN_OUTAGE_DETAIL) if away else ref.missing())
                     return
-            status = parse_status(run.get("status"))
+                except _TRANSIENT as exc:
+                    if getattr(exc, "misconfigured", False):
+                        watch.fail(exc)
+                        return
+                    watch.failed_once(exc)
+                    self.unconfirmed.append(watch)
+                    return
+                except LangGraphError as exc:  # this run's own problem: this wait fails
+                    watch.fail(exc)
+                    return
+            watch.failures = 0
             if status.is_terminal():
                 told = status if watch.read_status else RunStatus.ENDED
                 watch.settle(watch.ref.with_status(told))
 
-        await asyncio.gather(*(one(w) for w in watches if not w.future.done()))
+        await asyncio.gather(*(one(w) for w in batch))
 
     async def _progress(self) -> None:
         """One wait's progress read, in turn, at most every :data:`PROGRESS_SPACING` s."""
@@ -361,15 +464,22 @@ class Watcher:
         await telling[self.progress_turn].progress.look(self.hook)
 
 
-_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Watcher]] = (
+_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Watcher]] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _loop_of(task: asyncio.Task[Any]) -> asyncio.AbstractEventLoop:
+    return task.get_loop()
+
+
 async def watcher_for(hook: LangGraphHook) -> Watcher:
-    """This loop's watcher for the hook's connection (settings and credentials)."""
-    key = (await hook.asettings()).fingerprint()
+    """This loop's watcher for the hook's connection: its id, settings and credentials (the
+    fingerprint), retry policy and outage budget — what the watcher's own calls use."""
+    settings = await hook.asettings()
+    key = (hook.langgraph_conn_id, settings.fingerprint(), repr(settings.retry),
+           settings.outage_budget)  # fmt: skip
     watchers = _WATCHERS.setdefault(asyncio.get_running_loop(), {})
     if key not in watchers:
-        watchers[key] = Watcher(hook)
+        watchers[key] = Watcher(hook, key)
     return watchers[key]

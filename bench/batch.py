@@ -2,14 +2,14 @@
 
 The provider's side constructs the operator and calls its ``execute(context)`` with a minimal
 fake context (a task instance that records ``xcom_push``), outside Airflow's scheduler, waiting
-in the worker (``deferrable=False``), with its default ``chunk_size=100``:
-
-``wait_mode="join"`` (each run joined, 50 at a time, then its status read): the wait that
-ends soonest, and the same wait as the reference's. (The default ``wait_mode="poll"`` adds up
-to one ``poll_interval``, 5 s, on top.) After the wait the operator reads every run's outcome
-(``read_batch_outcomes``: each item's thread, concurrently) to build its summary. The phases
-(create, wait, outcome reads) are timed from the XCom pushes and from the moment ``complete``
-is entered.
+in the worker (``deferrable=False``), with its default ``chunk_size=100``, in two wait modes:
+its default ``wait_mode="watch"`` (the connection's shared watcher: a few thread searches for
+all items, each run's status read as its thread goes idle), and ``wait_mode="join"`` (each run
+joined, 50 at a time, then its status read; the same wait as the reference's). The requests
+of each phase are counted by ``count_proxy.py``, which both sides go through. After the wait
+the operator reads every run's outcome (``read_batch_outcomes``: each item's thread,
+concurrently) to build its summary. The phases (create, wait, outcome reads) are timed from
+the XCom pushes and from the moment ``complete`` is entered.
 
 The reference does the same work with ``langgraph_sdk``'s async client on the same server in
 the same run: the same 1,000 payloads through ``runs.create_batch`` in chunks of 100, then
@@ -72,9 +72,23 @@ def _operator(n: int, mode: str) -> Any:
     )
 
 
-def provider_trial(n: int, mode: str) -> dict[str, Any]:
+def provider_trial(n: int, mode: str, control_port: int | None = None) -> dict[str, Any]:
     operator = _operator(n, mode)
     ti = FakeTaskInstance()
+    counts: dict[str, Any] = {}
+
+    def snapshot(name: str) -> None:
+        if control_port is not None:
+            counts[name] = c.control(control_port, "COUNTS")
+
+    push = ti.xcom_push
+
+    def counted_push(key: str, value: Any, **kwargs: Any) -> None:
+        push(key, value, **kwargs)
+        if key == "runs" and len(value) == n:
+            snapshot("created")  # the last chunk is in: the wait begins
+
+    ti.xcom_push = counted_push  # type: ignore[method-assign]
     context = {"ti": ti, "logical_date": None}
     marks: dict[str, float] = {}
     complete = operator.complete
@@ -82,6 +96,7 @@ def provider_trial(n: int, mode: str) -> dict[str, Any]:
     def timed_complete(ctx: Any, runs: Any) -> Any:
         # Only a timestamp: when the wait is over and the outcome phase begins.
         marks["outcomes_from"] = time.perf_counter()
+        snapshot("waited")
         return complete(ctx, runs)
 
     operator.complete = timed_complete
@@ -91,7 +106,9 @@ def provider_trial(n: int, mode: str) -> dict[str, Any]:
     cpu = c.cpu_seconds() - cpu0
     operator.hook.close()
     created = ti.pushed_at["runs"] - start  # the last chunk's XCom push
+    wait_requests = _kinds_between(counts.get("created"), counts.get("waited"))
     return {
+        "wait_requests": wait_requests,
         "wall_s": end - start,
         "cpu_s": cpu,
         "counts": summary["counts"],
@@ -100,6 +117,13 @@ def provider_trial(n: int, mode: str) -> dict[str, Any]:
         "outcome_phase_s": end - marks["outcomes_from"],
         "runs": [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in summary["runs"]],
     }
+
+
+def _kinds_between(before: Any, after: Any) -> dict[str, int] | None:
+    if not before or not after:
+        return None
+    kinds = {k: v - before["kinds"].get(k, 0) for k, v in after["kinds"].items()}
+    return {k: v for k, v in kinds.items() if v}
 
 
 def outcome_reads(runs: list[dict[str, Any]], k: int) -> dict[str, float]:
@@ -157,39 +181,47 @@ async def reference_trial(
 
 
 def main(quick: bool) -> dict[str, Any]:
-    n = 50 if quick else 1000
-    # reference, provider, reference, ...: every provider trial has a reference on each side.
-    sequence = ["reference", "provider"] if quick else ["reference", "provider", "reference"]
-    print(f"== batch: {n} items, BatchRunOperator vs langgraph_sdk create_batch + join", flush=True)
+    # reference first and last: every provider trial has a reference on each side
+    plan = {50: ["reference", "watch", "reference"]} if quick else {
+        1000: ["reference", "watch", "join", "reference"],
+        10000: ["reference", "watch"],
+    }  # fmt: skip
+    print(f"== batch: {sorted(plan)} items, BatchRunOperator vs langgraph_sdk create_batch + join",
+          flush=True)  # fmt: skip
     server = c.start_bench_server(n_jobs=10)
-    c.use_connection(server.url)
     trials: list[dict[str, Any]] = []
     diagnostic: dict[str, float] = {}
     try:
-        items = _operator(n, "join").items({"ti": FakeTaskInstance(), "logical_date": None})
-        for index, side in enumerate(sequence):
-            if side == "provider":
-                result = provider_trial(n, "join")
-                if not quick:
-                    diagnostic = outcome_reads(result["runs"], 50)
-                    print(
-                        f"  outcome read: {diagnostic['history_ms_per_run']:.1f} ms/run from the "
-                        f"checkpoint, {diagnostic['thread_ms_per_run']:.1f} ms/run from the thread",
-                        flush=True,
-                    )
-                _record(trials, server.url, result, "provider", "join", index)
-            else:
-                result = asyncio.run(reference_trial(server.url, items))
-                _record(trials, server.url, result, "reference", "join", index)
-        if not quick:
-            # Diagnostic: the reference doing the provider's wait protocol (join, then status).
-            result = asyncio.run(reference_trial(server.url, items, status_read=True))
-            _record(trials, server.url, result, "reference+status", "join", len(sequence))
+        with c.CountingProxy(server.url) as proxy:
+            c.use_connection(proxy.url)  # both sides go through the counting proxy
+            for n, sequence in plan.items():
+                items = _operator(n, "join").items({"ti": FakeTaskInstance(), "logical_date": None})
+                for index, side in enumerate(sequence):
+                    if side == "reference":
+                        result = asyncio.run(reference_trial(proxy.url, items))
+                        _record(trials, server.url, result, "reference", "join", index)
+                        continue
+                    result = provider_trial(n, side, proxy.control_port)
+                    if not quick and side == "join" and n == 1000:
+                        diagnostic = outcome_reads(result["runs"], 50)
+                        print(
+                            f"  outcome read: {diagnostic['history_ms_per_run']:.1f} ms/run from "
+                            f"the checkpoint, {diagnostic['thread_ms_per_run']:.1f} ms/run from "
+                            "the thread",
+                            flush=True,
+                        )
+                    _record(trials, server.url, result, "provider", side, index)
+            if not quick:
+                # Diagnostic: the reference doing the provider's protocol (join, then status).
+                context = {"ti": FakeTaskInstance(), "logical_date": None}
+                items = _operator(1000, "join").items(context)
+                result = asyncio.run(reference_trial(proxy.url, items, status_read=True))
+                _record(trials, server.url, result, "reference+status", "join", 9)
     finally:
         server.close()
     results = {
-        "n": n,
-        "sequence": sequence,
+        "sizes": sorted(plan),
+        "plan": {str(n): seq for n, seq in plan.items()},
         "trials": trials,
         "summary": _summary(trials),
         "outcome_reads": diagnostic,
@@ -221,54 +253,47 @@ def _record(
 
 def _summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in {(t["side"], t["mode"]) for t in trials}:
-        group = [t for t in trials if (t["side"], t["mode"]) == key]
-        out[f"{key[0]}/{key[1]}"] = {
+    for key in {(t["side"], t["mode"], t["n"]) for t in trials}:
+        group = [t for t in trials if (t["side"], t["mode"], t["n"]) == key]
+        out[f"{key[2]}/{key[0]}/{key[1]}"] = {
             k: c.median([t[k] for t in group])
             for k in ("wall_s", "cpu_s", "created_s", "wait_phase_s", "outcome_phase_s")
             if k in group[0]
-        } | {"trials": len(group)}
+        } | {"trials": len(group), "wait_requests": group[0].get("wait_requests")}
     return out
 
 
 def report(results: dict[str, Any]) -> str:
     s = results["summary"]
-    ref = s["reference/join"]
     rows = []
-    for mode in ("join", "poll"):
-        p = s.get(f"provider/{mode}")
-        if not p:
-            continue
-        r = c.ratio(p["wall_s"], ref["wall_s"])
-        rows.append(
-            (
-                f"{results['n']} items, operator wait_mode={mode}",
-                c.fmt(p["wall_s"]),
-                c.fmt(ref["wall_s"]),
-                c.fmt(r, digits=3),
-                "yes" if r <= 1.10 else "NO",
-                c.fmt(p["cpu_s"]),
-                c.fmt(ref["cpu_s"]),
-                c.fmt(p["created_s"]),
-                c.fmt(ref["created_s"]),
-            )
-        )
+    for n in results["sizes"]:
+        ref = s.get(f"{n}/reference/join")
+        for mode in ("watch", "join"):
+            p = s.get(f"{n}/provider/{mode}")
+            if not p or not ref:
+                continue
+            r = c.ratio(p["wall_s"], ref["wall_s"])
+            waited = sum((p.get("wait_requests") or {}).values())
+            searches = (p.get("wait_requests") or {}).get("search_threads", 0)
+            rows.append((
+                f"{n} items, wait_mode={mode}", c.fmt(p["wall_s"]), c.fmt(ref["wall_s"]),
+                c.fmt(r, digits=3), "yes" if r <= 1.0 else "NO", c.fmt(p["created_s"]),
+                c.fmt(p["wait_phase_s"]), c.fmt(p["outcome_phase_s"]), str(searches), str(waited),
+            ))  # fmt: skip
     header = (
-        "case", "wall s", "ref wall s", "ratio", "<=1.10", "cpu s", "ref cpu s",
-        "created s", "ref created s",
+        "case", "wall s", "ref wall s", "ratio", "<=1.0", "create s", "wait s", "outcomes s",
+        "wait: searches", "wait: all requests",
     )  # fmt: skip
     text = "batch create-and-wait (medians)\n" + c.table(rows, header)
-    p = s.get("provider/join", {})
-    if "outcome_phase_s" in p:
-        text += (
-            f"\nprovider phases: create {p['created_s']:.2f}s, wait {p['wait_phase_s']:.2f}s, "
-            f"outcome reads {p['outcome_phase_s']:.2f}s"
-        )
-    if "reference+status/join" in s:
-        r = s["reference+status/join"]
+    text += (
+        "\n'wait: all requests' counts from the last chunk created to the outcome reads: the "
+        "watcher's searches, then one status read per run"
+    )
+    if "1000/reference+status/join" in s and "1000/provider/watch" in s:
+        r, p = s["1000/reference+status/join"], s["1000/provider/watch"]
         text += (
             f"\ndiagnostic, reference that also reads each run's status after its join: wall "
-            f"{r['wall_s']:.2f}s, cpu {r['cpu_s']:.2f}s (ratio of the provider to it: "
+            f"{r['wall_s']:.2f}s (ratio of the provider's watch to it: "
             f"{c.ratio(p['wall_s'], r['wall_s']):.3f})"
         )
     return text

@@ -36,6 +36,8 @@ _KINDS = (
     ("POST", re.compile(r"^(/threads/[^/]+)?/runs$"), "create_run"),
     ("POST", re.compile(r"^/threads/[^/]+/runs/[^/]+/cancel$"), "cancel_run"),
     ("POST", re.compile(r"^/threads/[^/]+/history$"), "thread_history"),
+    ("POST", re.compile(r"^/threads/search$"), "search_threads"),
+    ("GET", re.compile(r"^/threads/[^/]+$"), "get_thread"),
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, TypeVar
@@ -29,7 +30,6 @@ from airflow_lg.schema import (
 from airflow_lg.triggers.runs import LangGraphRunTrigger
 from airflow_lg.waiting import (
     WaitDeadlineExceeded,
-    WaitEvent,
     WaitOptions,
     cancel_runs,
     deadline_error,
@@ -190,12 +190,15 @@ class WaitingMixin:
             deadline=deadline,
             deadline_reason=reason,
             # deferred: a join or the watcher reports "ended" and execute_complete reads how
-            # (no request per run in the triggerer); a watch in the worker reads it after
-            read_status=not self.deferrable and mode != "watch",
+            # (no request per run in the triggerer); in a worker, each run's status is read as
+            # it ends, while the others still go
+            read_status=not self.deferrable,
             progress=self.tells_progress,
         )
 
-    def wait_for(self, context: Any, runs: Sequence[RunRef]) -> list[RunRef]:
+    def wait_for(
+        self, context: Any, runs: Sequence[RunRef], mode: WaitMode | None = None
+    ) -> list[RunRef]:
         """Wait for ``runs`` to end; returns each with its final status.
 
         Runs whose status is already known to be final (just read, or reused) are not asked
@@ -206,6 +209,8 @@ class WaitingMixin:
         if all(ref.status is not None and ref.status.is_terminal() for ref in runs):
             return list(runs)
         options = self.wait_options(context)
+        if mode is not None:
+            options = replace(options, mode=mode)
         if self.deferrable:
             for ref in runs:  # what is known without asking: a new run's answer says pending
                 if ref.status is not None:
@@ -225,15 +230,10 @@ class WaitingMixin:
             )
         try:
             waited = wait_for_runs(self.hook, self._active_runs, options, self.log)
-            ended = self.hook.blocking(waited)
+            return self.hook.blocking(waited)
         except WaitDeadlineExceeded as exc:
             self._cancel(exc.pending)  # type: ignore[attr-defined]
             raise deadline_error(exc.reason, str(exc)) from exc
-        if all(ref.is_final for ref in ended):
-            return ended
-        # watched: how each run ended is read now, as a resumed task does
-        settled = resume(self.hook, WaitEvent("done", tuple(ended)))
-        return settled if settled is not None else self.wait_for(context, self._active_runs)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: its event checked and its runs' ends read
@@ -242,8 +242,11 @@ class WaitingMixin:
         self._active_runs = [ref.ids for ref in checked.runs]  # a kill from now on cancels them
         runs = resume(self.hook, checked)
         if runs is None or not all(ref.is_final for ref in runs):
-            # a join answered before its run ended (never seen): wait again
-            return self.complete(context, self.wait_for(context, self._active_runs))
+            # A join answered before its run ended (never seen), or a thread looked idle with
+            # the run still queued (langgraph-api, after a cancel of another queued run):
+            # wait again, polling — the watcher would see the same idle thread at once.
+            again = self.wait_for(context, self._active_runs, mode="poll")
+            return self.complete(context, again)
         return self.complete(context, runs)
 
     def complete(self, context: Any, runs: list[RunRef]) -> Any:

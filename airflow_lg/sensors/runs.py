@@ -114,10 +114,10 @@ class RunStatusSensor(BaseSensorOperator):
             return answer.xcom_value
         self._defer()
 
-    def _defer(self) -> None:
+    def _defer(self, mode: WaitMode | None = None) -> None:
         stops = set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
         options = WaitOptions(
-            mode=self.wait_mode or "watch",
+            mode=mode or self.wait_mode or "watch",
             poll_interval=self.poke_interval,
             failure_budget=self.failure_budget,
             deadline=time.time() + self.timeout,
@@ -137,8 +137,11 @@ class RunStatusSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         runs = resume(self.hook, event, deadline_reason="sensor_timeout")
-        if runs is None:  # a join answered early (never seen): wait again
-            return self.execute(context)
+        if runs is None:  # a join answered early, or the thread looked idle: poll now
+            answer = self.poke(context)
+            if isinstance(answer, PokeReturnValue):
+                return answer.xcom_value
+            return self._defer(mode="poll")  # raises TaskDeferred
         answer = self._judge(context, runs[0])
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value

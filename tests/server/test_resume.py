@@ -64,6 +64,21 @@ def test_a_task_resumed_while_its_run_still_goes_waits_again(hook: LangGraphHook
     _, kwargs = deferred.value.trigger.serialize()
     assert kwargs["runs"] == [{"thread_id": going["thread_id"], "run_id": going["run_id"]}]
     assert kwargs["options"]["read_status"] is False  # the triggerer sends one request per wait
+    # polled now: a watcher would see the same idle thread (a cancelled queued run's) at once
+    assert kwargs["options"]["mode"] == "poll"
+    hook.cancel_run(going["thread_id"], going["run_id"])
+
+
+def test_a_watched_task_that_resumes_early_waits_again_by_polling(hook: LangGraphHook) -> None:
+    going = _run(hook, "sleeper", {"seconds": 5}, end=False)
+    operator = CreateRunOperator(
+        task_id="run", assistant_id="test_agent", deferrable=True,
+        langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    assert operator.resolved_wait_mode == "watch"  # the default when deferred
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute_complete(_context(), _event(going))
+    assert deferred.value.trigger.serialize()[1]["options"]["mode"] == "poll"
     hook.cancel_run(going["thread_id"], going["run_id"])
 
 

@@ -88,9 +88,10 @@ async def test_many_waits_in_one_loop_cost_a_few_searches_not_a_request_per_run(
 async def test_waits_in_one_loop_share_one_watcher_per_connection(
     agent_server: Any, make_hook: Callable[..., LangGraphHook]
 ) -> None:
-    first, second = make_hook(agent_server.url), make_hook(agent_server.url)
+    first = make_hook(agent_server.url)
+    second = LangGraphHook(first.langgraph_conn_id)  # another trigger on the same connection
     assert await watching.watcher_for(first) is await watching.watcher_for(second)
-    other = make_hook(agent_server.url, timeout=33)  # other settings: another watcher
+    other = make_hook(agent_server.url)  # another connection: its own watcher (its settings)
     assert await watching.watcher_for(other) is not await watching.watcher_for(first)
 
 
@@ -145,6 +146,47 @@ async def test_a_thread_shared_by_two_runs_tells_each_run_its_own_end(
     [later] = await asyncio.wait_for(second_wait, 30)
     assert later.status == "ended"
     assert (await hook.aget_run(thread, second["run_id"]))["status"] == "success"
+
+
+async def test_a_run_that_ended_on_a_thread_still_busy_is_seen_when_its_wait_registers(
+    agent_server: Any, make_hook: Callable[..., LangGraphHook]
+) -> None:
+    # The first look finds the thread busy with a later run: the thread moved after this run
+    # was created (its id says when), so the run itself is read.
+    hook = make_hook(agent_server.url)
+    thread = (await hook.acreate_thread())["thread_id"]
+    first = await hook.acreate_run(thread, "sleeper", input={"seconds": 1.0})
+    second = await hook.acreate_run(
+        thread, "sleeper", input={"seconds": 30.0}, multitask_strategy="enqueue"
+    )
+    await hook.ajoin_run(thread, first["run_id"])
+    assert (await hook.aget_thread(thread))["status"] == "busy"
+
+    [ended] = await asyncio.wait_for(wait_for_runs(hook, [first], WATCH, log), 10)
+
+    assert ended.status == "ended"
+    await hook.acancel_run(thread, second["run_id"])
+
+
+async def test_a_confirmation_that_fails_is_tried_again(
+    fault_proxy: Any, make_hook: Callable[..., LangGraphHook]
+) -> None:
+    # The thread stays busy (a second run queued), so only a GET can tell the first run
+    # ended; that GET fails once, and the next look reads it again instead of forgetting it.
+    hook = make_hook(fault_proxy.url)
+    thread = (await hook.acreate_thread())["thread_id"]
+    first = await hook.acreate_run(thread, "sleeper", input={"seconds": 1.0})
+    second = await hook.acreate_run(
+        thread, "sleeper", input={"seconds": 30.0}, multitask_strategy="enqueue"
+    )
+    fault_proxy.respond(500, method="GET", path=f"/threads/{thread}/runs/{first['run_id']}")
+
+    [ended] = await asyncio.wait_for(wait_for_runs(hook, [first], WATCH, log), 20)
+
+    assert ended.status == "ended"
+    reads = [r for r in _run_reads(fault_proxy) if r.path.endswith(first["run_id"])]
+    assert len(reads) >= 2  # the failed read, then the one that saw the end
+    await hook.acancel_run(thread, second["run_id"])
 
 
 @pytest.mark.parametrize("scale", ["few", "many"])

@@ -1,0 +1,339 @@
+"""Watcher scale: N deferred waits held in one event loop — the shared watcher
+(``wait_mode="watch"``) against today's poll and join modes and ``langgraph_sdk`` joins.
+
+Each trial runs in a fresh child process, on one server with 10 jobs: N ``sleeper`` runs are
+created directly on the server first (not counted), so about 10 run at a time and the rest
+queue — a triggerer holding N waits while their runs trickle to an end. Then:
+
+1. **hold**: N waits start at once (as after a triggerer restart), driven the way the triggerer
+   drives them (one task per ``LangGraphRunTrigger``, iterating ``run()`` until its first event;
+   the reference: one ``client.runs.join`` per run). After a settling time, requests/s, % of
+   one core of the process and the server's CPU are measured over the rest of the hold (the
+   steady state); the completion lag (fired minus the run's ``updated_at``) is taken over the
+   runs that ended by themselves;
+2. **burst**: every run still queued is cancelled at once (one ``POST /runs/cancel`` by status,
+   straight to the server), and the time until the last wait fired is measured, with the
+   requests it took.
+
+Requests are counted by ``count_proxy.py``; at N = 10,000 the join-mode waits (one socket
+each, two through the proxy) go straight to the server, and their requests are not counted.
+A last scenario restarts the server (SIGTERM, same port and state) in the middle of a hold of
+1,000 watched waits: all must fire, none may fail.
+
+Usage: ``python bench/watcher_scale.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
+import triggerer_scale as ts
+
+IMPLS = ("watch", "poll", "join", "sdk_join")
+DIRECT_FROM = 5000  # join-mode waits at or above this many go straight to the server
+
+
+def _raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _server_cpu(pid: int) -> float:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return sum(
+            p.cpu_times().user + p.cpu_times().system for p in [root, *root.children(True)]
+        )
+    except psutil.Error:
+        return 0.0
+
+
+async def _waits(config: dict[str, Any], runs: list[dict[str, str]], fired: list[float],
+                 out: list[Any], url: str) -> None:  # fmt: skip
+    impl = config["impl"]
+    if impl == "sdk_join":
+        import httpx
+
+        timeout = httpx.Timeout(connect=30, read=600, write=600, pool=None)
+        client = c.sdk_async(url, timeout=timeout)
+
+        async def join(index: int, ref: dict[str, str]) -> None:
+            await client.runs.join(ref["thread_id"], ref["run_id"])
+            fired[index], out[index] = time.time(), "done"
+
+        results = await asyncio.gather(*(join(i, r) for i, r in enumerate(runs)),
+                                       return_exceptions=True)  # fmt: skip
+        ts._record_errors(results, out)
+        await client.aclose()
+        return
+    from airflow_lg.hooks.langgraph import LangGraphHook
+    from airflow_lg.triggers.runs import LangGraphRunTrigger
+    from airflow_lg.waiting import WaitOptions
+
+    options = WaitOptions(mode=impl, poll_interval=config["poll_interval"], read_status=False)
+
+    async def run_trigger(index: int, trigger: LangGraphRunTrigger) -> None:
+        async for event in trigger.run():
+            fired[index], out[index] = time.time(), event.payload.get("status")
+            break
+
+    conn_id = "langgraph_direct" if url == config["server_url"] else "langgraph_default"
+    triggers = [LangGraphRunTrigger([r], options, langgraph_conn_id=conn_id) for r in runs]
+    results = await asyncio.gather(*(run_trigger(i, t) for i, t in enumerate(triggers)),
+                                   return_exceptions=True)  # fmt: skip
+    ts._record_errors(results, out)
+    await LangGraphHook.aclose_loop_clients()
+
+
+def _cancel_queued(server_url: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=server_url, timeout=300) as client:
+        answer = client.post("/runs/cancel", json={"status": "pending"})
+        if answer.status_code != 404:  # 404: nothing was queued any more
+            answer.raise_for_status()
+
+
+def trial(config: dict[str, Any]) -> dict[str, Any]:
+    _raise_file_limit()
+    c.private_airflow_home()
+    c.use_connection(config["proxy_url"])
+    c.use_connection(config["server_url"], conn_id="langgraph_direct")
+    import httpx  # noqa: F401
+    import langgraph_sdk  # noqa: F401
+
+    import airflow_lg.triggers.runs  # noqa: F401
+
+    n = config["n"]
+    direct = config["impl"] in ("join", "sdk_join") and n >= DIRECT_FROM
+    url = config["server_url"] if direct else config["proxy_url"]
+    runs = ts._create_runs(config["server_url"], n, config["seconds"])
+    fired = [float("nan")] * n
+    out: list[Any] = [None] * n
+    port, pid = config["control_port"], config["server_pid"]
+    c.control(port, "RESET")
+    gc.collect()
+    rss = c.PeakRss()
+    marks: dict[str, Any] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = {"t": time.time(), "cpu": c.cpu_seconds(), "server_cpu": _server_cpu(pid),
+                       "requests": c.control(port, "COUNTS")["requests"]}  # fmt: skip
+
+    async def main() -> None:
+        mark("start")
+        waits = asyncio.ensure_future(_waits(config, runs, fired, out, url))
+        await asyncio.sleep(config["settle_s"])
+        mark("steady")
+        await asyncio.sleep(config["hold_s"] - config["settle_s"])
+        mark("burst")
+        await asyncio.to_thread(_cancel_queued, config["server_url"])
+        async with asyncio.timeout(config["burst_timeout"]):
+            await waits
+        mark("end")
+
+    asyncio.run(main())
+    peak = rss.increase()
+    kinds = c.control(port, "COUNTS")["kinds"]
+    view = asyncio.run(ts._server_view(config["server_url"], runs))
+    burst_at = marks["burst"]["t"]
+    lags = [
+        fired[i] - datetime.fromisoformat(run["updated_at"]).timestamp()
+        for i, run in enumerate(view)
+        if fired[i] == fired[i] and fired[i] < burst_at and run["status"] == "success"
+    ]
+    asyncio.run(c.delete_threads(config["server_url"], runs))
+    errors = [o for o in out if isinstance(o, str) and o.startswith("raised")]
+    steady, end = marks["steady"], marks["burst"]
+    span = end["t"] - steady["t"]
+    return {
+        **{k: v for k, v in config.items() if k not in ("proxy_url", "server_url")},
+        "direct": direct,
+        "steady_requests_per_s": None if direct else (end["requests"] - steady["requests"]) / span,
+        "steady_cpu_pct_of_core": 100.0 * (end["cpu"] - steady["cpu"]) / span,
+        "steady_server_cpu_pct_of_core": 100.0 * (end["server_cpu"] - steady["server_cpu"]) / span,
+        "rss_peak_increase_mb": peak,
+        "ended_in_hold": len(lags),
+        "lag_p50_s": c.percentile(lags, 50),
+        "lag_p95_s": c.percentile(lags, 95),
+        "burst_runs": sum(1 for f in fired if f == f and f >= burst_at),
+        "burst_resolved_s": max((f for f in fired if f == f), default=float("nan")) - burst_at,
+        "burst_requests": None if direct else marks["end"]["requests"] - end["requests"],
+        "requests_by_kind": kinds,
+        "fired": sum(1 for f in fired if f == f),
+        "outcomes": dict(Counter(str(o)[:40] for o in out)),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def run_trial(config: dict[str, Any], during: Any = None) -> dict[str, Any]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--trial", json.dumps(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+    )  # fmt: skip
+    worker = threading.Thread(target=during) if during else None
+    if worker:
+        worker.start()
+    stdout, stderr = process.communicate(timeout=config["timeout"])
+    if worker:
+        worker.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"trial {config['impl']} N={config['n']} failed:\n{stderr[-4000:]}")
+    return dict(json.loads(stdout.strip().splitlines()[-1]))
+
+
+def main(quick: bool) -> dict[str, Any]:
+    _raise_file_limit()
+    c.private_airflow_home()
+    sizes = [50] if quick else [1000, 10000]
+    impls = ("watch", "sdk_join") if quick else IMPLS
+    hold, settle = (12.0, 4.0) if quick else (40.0, 10.0)
+    seconds = 3.0 if quick else 1.0  # some runs still queued when the burst comes
+    print(f"== watcher scale: N {sizes}, hold {hold:g} s (steady from {settle:g} s), then a "
+          f"burst; sleeper runs of {seconds:g} s on a 10-job server", flush=True)  # fmt: skip
+    server = c.start_bench_server(n_jobs=10)
+    results: dict[str, Any] = {"sizes": sizes, "hold_s": hold, "trials": [], "restart": None}
+    try:
+        with c.CountingProxy(server.url) as proxy:
+            base = {
+                "seconds": seconds, "poll_interval": 5.0, "hold_s": hold, "settle_s": settle,
+                "proxy_url": proxy.url, "control_port": proxy.control_port,
+                "server_url": server.url, "server_pid": server.pid,
+                "burst_timeout": 300, "timeout": 900,
+            }  # fmt: skip
+            for n in sizes:
+                for impl in impls:
+                    result = run_trial({**base, "n": n, "impl": impl})
+                    results["trials"].append(result)
+                    print(_line(result), flush=True)
+            if not quick:
+                results["restart"] = _restart(base)
+    finally:
+        server.close()
+    print(report(results), flush=True)
+    c.write_result("watcher_scale_quick" if quick else "watcher_scale", results)
+    return results
+
+
+def _restart(base: dict[str, Any]) -> dict[str, Any]:
+    """1,000 watched waits on a private server that is restarted (SIGTERM, then started again
+    on the same port with its state) 15 s into a 60 s hold."""
+    server = c.start_bench_server(n_jobs=10)
+    try:
+        with c.CountingProxy(server.url) as proxy:
+            config = {**base, "n": 1000, "impl": "watch", "hold_s": 60.0,
+                      "proxy_url": proxy.url, "control_port": proxy.control_port,
+                      "server_url": server.url, "server_pid": server.pid}  # fmt: skip
+
+            def restart() -> None:
+                time.sleep(15)
+                started = time.time()
+                server.restart()
+                config["restart_s"] = time.time() - started
+
+            result = run_trial(config, during=restart)
+            result["label"] = "1,000 watched waits, server restarted 15 s into the hold"
+            result["restart_s"] = config.get("restart_s")
+            print(f"  [{result['label']}]\n{_line(result)}", flush=True)
+            return result
+    finally:
+        server.close()
+
+
+def _line(r: dict[str, Any]) -> str:
+    extra = f" ERRORS={r['errors']} ({r['first_error']})" if r["errors"] else ""
+    req = "n/a" if r["steady_requests_per_s"] is None else f"{r['steady_requests_per_s']:.2f}"
+    return (
+        f"  {r['impl']:8} N={r['n']:<5} steady: {req} req/s, {r['steady_cpu_pct_of_core']:5.2f}% "
+        f"core, server {r['steady_server_cpu_pct_of_core']:5.1f}%  "
+        f"rss +{r['rss_peak_increase_mb']:6.1f}MB  "
+        f"lag p50 {r['lag_p50_s']:5.2f}s p95 {r['lag_p95_s']:5.2f}s ({r['ended_in_hold']} ended)  "
+        f"burst of {r['burst_runs']}: {r['burst_resolved_s']:5.1f}s, {r['burst_requests']} req  "
+        f"fired {r['fired']}/{r['n']}{extra}"
+    )  # fmt: skip
+
+
+TARGETS = {  # at N = 10,000, for the watcher
+    "steady_requests_per_s": 1.5,
+    "steady_cpu_pct_of_core": 2.0,
+    "rss_peak_increase_mb": 200.0,
+    "lag_p95_s": 1.5,
+    "burst_resolved_s": 15.0,
+}
+FIGURES = (
+    ("requests/s, steady", "steady_requests_per_s"),
+    ("% of one core, steady", "steady_cpu_pct_of_core"),
+    ("server % of one core, steady", "steady_server_cpu_pct_of_core"),
+    ("peak RSS increase, MB", "rss_peak_increase_mb"),
+    ("completion lag p50, s", "lag_p50_s"),
+    ("completion lag p95, s", "lag_p95_s"),
+    ("burst: all resolved, s", "burst_resolved_s"),
+    ("burst: requests", "burst_requests"),
+    ("errors", "errors"),
+)
+
+
+def report(results: dict[str, Any]) -> str:
+    rows = []
+    for n in results["sizes"]:
+        by = {t["impl"]: t for t in results["trials"] if t["n"] == n}
+        w, ref = by.get("watch"), by.get("sdk_join")
+        if not w:
+            continue
+        for label, key in FIGURES:
+            target = TARGETS.get(key) if n >= 10000 else None
+            value = w[key]
+            met = "" if target is None or value is None else ("yes" if value <= target else "NO")
+            others = [by[i][key] if i in by else None for i in ("poll", "join", "sdk_join")]
+            rows.append((
+                f"N={n}", label, _f(value), *(_f(o) for o in others),
+                _f(c.ratio(value, ref[key])) if ref and value is not None and ref[key] else "",
+                "" if target is None else f"<= {target:g}", met,
+            ))  # fmt: skip
+    header = ("case", "figure", "watch", "poll", "join", "sdk join", "watch/sdk", "target", "met")
+    text = "watcher scale (one trial each)\n" + c.table(rows, header)
+    r = results.get("restart")
+    if r:
+        text += (
+            f"\nserver restart mid-hold (N=1000, restart took {r['restart_s']:.1f} s): fired "
+            f"{r['fired']}/{r['n']}, errors {r['errors']}, burst after it resolved in "
+            f"{r['burst_resolved_s']:.1f} s"
+        )
+    return text
+
+
+def _f(value: Any) -> str:
+    return "n/a" if value is None else c.fmt(value)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--trial", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.trial:
+        print(json.dumps(trial(json.loads(args.trial)), default=str))
+    else:
+        main(args.quick)
