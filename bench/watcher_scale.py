@@ -155,6 +155,8 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
     kinds = c.control(port, "COUNTS")["kinds"]
     view = asyncio.run(ts._server_view(config["server_url"], runs))
     burst_at = marks["burst"]["t"]
+    cancelled = [datetime.fromisoformat(r["updated_at"]).timestamp() for r in view
+                 if r["status"] == "interrupted"]  # fmt: skip
     lags = [
         fired[i] - datetime.fromisoformat(run["updated_at"]).timestamp()
         for i, run in enumerate(view)
@@ -176,6 +178,12 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
         "lag_p95_s": c.percentile(lags, 95),
         "burst_runs": sum(1 for f in fired if f == f and f >= burst_at),
         "burst_resolved_s": max((f for f in fired if f == f), default=float("nan")) - burst_at,
+        # how long the server took to cancel them all (its own stamps), and the lag after it
+        "burst_server_s": (max(cancelled) - burst_at) if cancelled else float("nan"),
+        "burst_lag_after_server_s": (
+            max((f for f in fired if f == f), default=float("nan")) - max(cancelled)
+            if cancelled else float("nan")
+        ),
         "burst_requests": None if direct else marks["end"]["requests"] - end["requests"],
         "requests_by_kind": kinds,
         "fired": sum(1 for f in fired if f == f),
@@ -204,11 +212,13 @@ def run_trial(config: dict[str, Any], during: Any = None) -> dict[str, Any]:
     return dict(json.loads(stdout.strip().splitlines()[-1]))
 
 
-def main(quick: bool) -> dict[str, Any]:
+def main(
+    quick: bool, sizes: list[int] | None = None, impls: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     _raise_file_limit()
     c.private_airflow_home()
-    sizes = [50] if quick else [1000, 10000]
-    impls = ("watch", "sdk_join") if quick else IMPLS
+    sizes = sizes or ([50] if quick else [1000, 10000])
+    impls = impls or (("watch", "sdk_join") if quick else IMPLS)
     hold, settle = (12.0, 4.0) if quick else (40.0, 10.0)
     seconds = 3.0 if quick else 1.0  # some runs still queued when the burst comes
     print(f"== watcher scale: N {sizes}, hold {hold:g} s (steady from {settle:g} s), then a "
@@ -228,7 +238,7 @@ def main(quick: bool) -> dict[str, Any]:
                     result = run_trial({**base, "n": n, "impl": impl})
                     results["trials"].append(result)
                     print(_line(result), flush=True)
-            if not quick:
+            if not quick and "watch" in impls:
                 results["restart"] = _restart(base)
     finally:
         server.close()
@@ -256,6 +266,7 @@ def _restart(base: dict[str, Any]) -> dict[str, Any]:
             result = run_trial(config, during=restart)
             result["label"] = "1,000 watched waits, server restarted 15 s into the hold"
             result["restart_s"] = config.get("restart_s")
+            result["steady_server_cpu_pct_of_core"] = float("nan")  # the pid changed
             print(f"  [{result['label']}]\n{_line(result)}", flush=True)
             return result
     finally:
@@ -270,7 +281,8 @@ def _line(r: dict[str, Any]) -> str:
         f"core, server {r['steady_server_cpu_pct_of_core']:5.1f}%  "
         f"rss +{r['rss_peak_increase_mb']:6.1f}MB  "
         f"lag p50 {r['lag_p50_s']:5.2f}s p95 {r['lag_p95_s']:5.2f}s ({r['ended_in_hold']} ended)  "
-        f"burst of {r['burst_runs']}: {r['burst_resolved_s']:5.1f}s, {r['burst_requests']} req  "
+        f"burst of {r['burst_runs']}: {r['burst_resolved_s']:5.1f}s (server "
+        f"{r['burst_server_s']:5.1f}s), {r['burst_requests']} req  "
         f"fired {r['fired']}/{r['n']}{extra}"
     )  # fmt: skip
 
@@ -290,6 +302,8 @@ FIGURES = (
     ("completion lag p50, s", "lag_p50_s"),
     ("completion lag p95, s", "lag_p95_s"),
     ("burst: all resolved, s", "burst_resolved_s"),
+    ("burst: the server's own cancelling, s", "burst_server_s"),
+    ("burst: last wait fired after the server's last end, s", "burst_lag_after_server_s"),
     ("burst: requests", "burst_requests"),
     ("errors", "errors"),
 )
@@ -331,9 +345,13 @@ def _f(value: Any) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", help="comma-separated N (default 1000,10000)")
+    parser.add_argument("--impls", help=f"comma-separated, of {','.join(IMPLS)}")
     parser.add_argument("--trial", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
         print(json.dumps(trial(json.loads(args.trial)), default=str))
     else:
-        main(args.quick)
+        sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
+        impls = tuple(args.impls.split(",")) if args.impls else None
+        main(args.quick, sizes, impls)

@@ -32,7 +32,17 @@ FIGURES = [
         )
     ),
     "20 waits, poll: requests per run / poll instants elapsed",
-    "batch of 50: create and wait, s",
+    *(
+        f"50 watched waits: {figure}"
+        for figure in (
+            "% of one core, steady",
+            "peak RSS increase, MB",
+            "completion lag p95, s",
+            "burst: all resolved, s",
+        )
+    ),
+    "batch of 50, watch: create and wait, s",
+    "batch of 50, watch: searches to wait for all",
 ]
 _NUMBER = r"\d+(?:\.\d+)?"
 

@@ -77,15 +77,21 @@ class Expect:
     non_object_input: bool
     """A graph whose input schema is a string gets a string input; aegra's API refuses any
     input but an object (422 "Input should be a valid dictionary") whatever the schema says."""
+    watched: bool
+    """``wait_mode="watch"`` watches: the thread search takes ``ids`` and ``select``. aegra's
+    refuses ``select`` (422) and ignores ``ids``: its waits poll, and say so."""
 
 
 EXPECT = {
     "dev": Expect(
-        "/ok", "not_found", True, True, "success", True, True, True, "ValueError", True
+        "/ok", "not_found", True, True, "success", True, True, True, "ValueError", True, True
     ),
-    "pg": Expect("/ok", "accepted", True, True, "success", True, True, True, "ValueError", True),
+    "pg": Expect(
+        "/ok", "accepted", True, True, "success", True, True, True, "ValueError", True, True
+    ),
     "aegra": Expect(
-        "/info", "accepted", False, False, "interrupted", False, False, False, "Error", False
+        "/info", "accepted", False, False, "interrupted", False, False, False, "Error", False,
+        False,
     ),
 }
 
