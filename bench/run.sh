@@ -2,9 +2,9 @@
 # The benchmarks of airflow-lg against langgraph_sdk (the reference client), on real local
 # LangGraph Agent Servers. From a fresh clone:
 #
-#   bash bench/run.sh            # everything: ~12 minutes on 2 cores
-#   bash bench/run.sh --quick    # a smoke run with small n: under a minute
-#   bash bench/run.sh --only triggerer_scale[,batch,hook_overhead]
+#   bash bench/run.sh            # everything: ~30 minutes on 2 cores
+#   bash bench/run.sh --quick    # a smoke run with small n: about 2 minutes
+#   bash bench/run.sh --only triggerer_scale[,watcher_scale,batch,hook_overhead]
 #
 # It sets the machine up first (scripts/bootstrap.sh: .venv with the provider, Airflow and
 # langgraph-sdk; .venv-server with the Agent Server), then runs bench/run_all.py. Every
