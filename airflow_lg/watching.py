@@ -221,7 +221,9 @@ class Watcher:
             watch.ref.run_id, thread.updated_at
         ):  # a thread seen busy before: has this run ended since, with another run on it?
             self.unconfirmed.append(watch)
-        if self.task is None or self.task.done():
+        # A task being cancelled (the last wait just left, in this loop's turn) will not look
+        # again: this registration gets a task of its own.
+        if self.task is None or self.task.done() or self.task.cancelling():
             # A context of its own: the watcher serves many triggers, and belongs to none.
             self.task = _loop().create_task(self._run(), context=contextvars.Context())
             self.task.add_done_callback(self._stopped)
@@ -240,9 +242,9 @@ class Watcher:
             self.task = None
         if not task.cancelled() and task.exception() is not None:  # never: _run catches all
             self._fail_all(task.exception())  # type: ignore[arg-type]
-        if not self.threads:
-            self.unconfirmed.clear()
+        if not self.threads and self.task is None:
             # forgotten when idle: a worker's loop (and this hook) can then be collected
+            self.unconfirmed.clear()
             watchers = _WATCHERS.get(_loop_of(task))
             if watchers is not None and watchers.get(self.key) is self:
                 del watchers[self.key]

@@ -16,24 +16,12 @@ import pytest
 from airflow_lg import watching
 from airflow_lg.exceptions import LangGraphServerError
 from airflow_lg.hooks.langgraph import LangGraphHook
+from airflow_lg.runs import RunRef
 from airflow_lg.triggers.runs import LangGraphRunTrigger
 from airflow_lg.waiting import WaitDeadlineExceeded, WaitOptions, wait_for_runs
 
 log = logging.getLogger(__name__)
 WATCH = WaitOptions(mode="watch", read_status=False)
-
-
-@pytest.fixture
-def conn_to(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    counter = iter(range(1000))
-
-    def make(url: str, **extra: Any) -> str:
-        conn_id = f"watch_test_{next(counter)}"
-        value = json.dumps({"conn_type": "langgraph", "host": url, "extra": extra})
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
-        return conn_id
-
-    return make
 
 
 @pytest.fixture
@@ -53,6 +41,16 @@ async def _sleepers(hook: LangGraphHook, *seconds: float) -> list[dict[str, Any]
         return {"thread_id": run["thread_id"], "run_id": run["run_id"]}
 
     return list(await asyncio.gather(*(one(s) for s in seconds)))
+
+
+async def _one_ended_one_queued(hook: LangGraphHook) -> tuple[str, Any, Any]:
+    """A thread with a 1 s run and a 30 s run queued behind it (the thread stays busy)."""
+    thread = (await hook.acreate_thread())["thread_id"]
+    first = await hook.acreate_run(thread, "sleeper", input={"seconds": 1.0})
+    second = await hook.acreate_run(
+        thread, "sleeper", input={"seconds": 30.0}, multitask_strategy="enqueue"
+    )
+    return thread, first, second
 
 
 def _searches(proxy: Any) -> list[Any]:
@@ -93,6 +91,33 @@ async def test_waits_in_one_loop_share_one_watcher_per_connection(
     assert await watching.watcher_for(first) is await watching.watcher_for(second)
     other = make_hook(agent_server.url)  # another connection: its own watcher (its settings)
     assert await watching.watcher_for(other) is not await watching.watcher_for(first)
+
+
+async def test_a_wait_that_registers_as_the_last_one_leaves_is_still_watched(
+    agent_server: Any, make_hook: Callable[..., LangGraphHook]
+) -> None:
+    # In one turn of the loop the last wait leaves (the watcher's task is being cancelled)
+    # and a new one registers: it must get a task of its own. Driven through the watcher's
+    # own register/unregister steps, as no await may come between them.
+    hook = make_hook(agent_server.url)
+    [going, later] = await _sleepers(hook, 30.0, 1.0)
+    watcher = await watching.watcher_for(hook)
+
+    def watch(run: dict[str, Any]) -> Any:
+        made = watching._Watch(RunRef.of(run), False, 1, log, thread_key=run["thread_id"])
+        watcher._add(made)
+        return made
+
+    leaving = watch(going)
+    await asyncio.sleep(0.3)  # the watcher's task is looking
+    watcher._remove(leaving)  # the last wait leaves: its task is cancelled ...
+    arriving = watch(later)  # ... and, in the same turn, a new wait registers
+
+    ended = await asyncio.wait_for(arriving.future, 15)
+
+    assert ended.status == "ended"
+    watcher._remove(arriving)
+    await hook.acancel_run(going["thread_id"], going["run_id"])
 
 
 async def test_with_read_status_the_watcher_reads_how_each_run_ended(
@@ -154,11 +179,7 @@ async def test_a_run_that_ended_on_a_thread_still_busy_is_seen_when_its_wait_reg
     # The first look finds the thread busy with a later run: the thread moved after this run
     # was created (its id says when), so the run itself is read.
     hook = make_hook(agent_server.url)
-    thread = (await hook.acreate_thread())["thread_id"]
-    first = await hook.acreate_run(thread, "sleeper", input={"seconds": 1.0})
-    second = await hook.acreate_run(
-        thread, "sleeper", input={"seconds": 30.0}, multitask_strategy="enqueue"
-    )
+    thread, first, second = await _one_ended_one_queued(hook)
     await hook.ajoin_run(thread, first["run_id"])
     assert (await hook.aget_thread(thread))["status"] == "busy"
 
@@ -174,11 +195,7 @@ async def test_a_confirmation_that_fails_is_tried_again(
     # The thread stays busy (a second run queued), so only a GET can tell the first run
     # ended; that GET fails once, and the next look reads it again instead of forgetting it.
     hook = make_hook(fault_proxy.url)
-    thread = (await hook.acreate_thread())["thread_id"]
-    first = await hook.acreate_run(thread, "sleeper", input={"seconds": 1.0})
-    second = await hook.acreate_run(
-        thread, "sleeper", input={"seconds": 30.0}, multitask_strategy="enqueue"
-    )
+    thread, first, second = await _one_ended_one_queued(hook)
     fault_proxy.respond(500, method="GET", path=f"/threads/{thread}/runs/{first['run_id']}")
 
     [ended] = await asyncio.wait_for(wait_for_runs(hook, [first], WATCH, log), 20)
@@ -325,9 +342,9 @@ async def test_a_watch_keeps_its_deadline(
 
 
 async def test_a_trigger_restarted_from_its_kwargs_registers_again_and_fires(
-    agent_server: Any, conn_to: Callable[..., str]
+    agent_server: Any, make_hook: Callable[..., LangGraphHook]
 ) -> None:
-    conn_id = conn_to(agent_server.url)
+    conn_id = make_hook(agent_server.url).langgraph_conn_id
     runs = await _sleepers(LangGraphHook(conn_id), 3.0)
     first = LangGraphRunTrigger(runs, WATCH, langgraph_conn_id=conn_id)
     _, kwargs = first.serialize()
