@@ -3,7 +3,7 @@
 The provider's side constructs the operator and calls its ``execute(context)`` with a minimal
 fake context (a task instance that records ``xcom_push``), outside Airflow's scheduler, waiting
 in the worker (``deferrable=False``), with its default ``chunk_size=100``, in two wait modes:
-its default ``wait_mode="watch"`` (the connection's shared watcher: a few thread searches for
+``wait_mode="watch"`` (the connection's shared watcher: a few thread searches for
 all items, each run's status read as its thread goes idle), and ``wait_mode="join"`` (each run
 joined, 50 at a time, then its status read; the same wait as the reference's). The requests
 of each phase are counted by ``count_proxy.py``, which both sides go through. After the wait

@@ -118,11 +118,10 @@ class WaitingMixin:
 
     :param deferrable: wait in the triggerer instead of a worker slot (default: Airflow's
         ``[operators] default_deferrable``).
-    :param wait_mode: ``watch`` (one shared watcher per connection asks the server about all
-        waiting runs at once, about one request a second however many: the default when
-        deferred, and for a batch), ``poll`` (``get_run`` every ``poll_interval`` seconds: the
-        default for one run waited on in the worker) or ``join`` (a long poll per run that the
-        server answers when the run ends).
+    :param wait_mode: ``poll`` (``get_run`` every ``poll_interval`` seconds), ``join`` (a long
+        poll per run that the server answers when the run ends) or ``watch`` (one shared
+        watcher per connection asks the server about all waiting runs at once, about one
+        request a second however many).
     :param poll_interval: seconds between polls once a run has been going a while (the first
         re-check comes after 1 s, then 2, 4, ... up to this), and between tries after a failure.
     :param wait_timeout: seconds to wait for the run(s) before failing (None: no limit). Distinct
@@ -140,8 +139,6 @@ class WaitingMixin:
     _active_runs: list[RunRef]
     # a wait for one run tells its nodes in the log; a batch's would be a flood
     tells_progress: bool = True
-    # many runs watch by default, also in the worker (a batch: a few searches, not n polls)
-    watches_in_the_worker: bool = False
 
     def init_waiting(
         self,
@@ -165,11 +162,8 @@ class WaitingMixin:
 
     @property
     def resolved_wait_mode(self) -> WaitMode:
-        """``wait_mode`` as given, or the default: ``watch`` when deferred (or for many runs),
-        else ``poll``."""
-        if self.wait_mode is not None:
-            return self.wait_mode
-        return "watch" if self.deferrable or self.watches_in_the_worker else "poll"
+        """``wait_mode`` as given (``poll`` when None)."""
+        return self.wait_mode or "poll"
 
     def wait_options(self, context: Any) -> WaitOptions:
         """How this task waits: its mode and budgets, and the absolute time to stop — our

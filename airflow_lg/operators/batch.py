@@ -43,7 +43,6 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     """
 
     tells_progress = False
-    watches_in_the_worker = True
 
     template_fields: Sequence[str] = (
         "assistant_id",
@@ -71,7 +70,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         stagger_seconds: int = 0,
         fail_on_partial_error: bool = True,
         deferrable: bool | None = None,
-        wait_mode: WaitMode | None = None,
+        wait_mode: WaitMode = "poll",
         poll_interval: float = POLL_INTERVAL,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = FAILURE_BUDGET,

@@ -27,9 +27,9 @@ class RunStatusSensor(BaseSensorOperator):
     ``failure_statuses`` it fails with the agent's error, the server's timeout, or the
     cancellation. A run that paused for a human (status ``success`` with ``__interrupt__``)
     follows ``on_interrupt``. With ``deferrable=True`` the wait happens in the triggerer,
-    bounded by the sensor's ``timeout``, by the connection's shared watcher
-    (``wait_mode="watch"``, the default: about one request a second for all the runs a
-    triggerer waits on), a poll every ``poke_interval`` (``"poll"``) or a join (``"join"``).
+    bounded by the sensor's ``timeout``: a poll every ``poke_interval`` (``wait_mode="poll"``),
+    a join (``"join"``), or the connection's shared watcher (``"watch"``: about one request a
+    second for all the runs a triggerer waits on).
     """
 
     template_fields: Sequence[str] = ("thread_id", "run_id", "langgraph_conn_id")
@@ -43,7 +43,7 @@ class RunStatusSensor(BaseSensorOperator):
         failure_statuses: Sequence[str] = ("error", "timeout", "interrupted"),
         langgraph_conn_id: str = LangGraphHook.default_conn_name,
         deferrable: bool | None = None,
-        wait_mode: WaitMode | None = None,
+        wait_mode: WaitMode = "poll",
         on_interrupt: OnInterrupt = "fail",
         failure_budget: int = FAILURE_BUDGET,
         **kwargs: Any,
@@ -117,7 +117,7 @@ class RunStatusSensor(BaseSensorOperator):
     def _defer(self, mode: WaitMode | None = None) -> None:
         stops = set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
         options = WaitOptions(
-            mode=mode or self.wait_mode or "watch",
+            mode=mode or self.wait_mode,
             poll_interval=self.poke_interval,
             failure_budget=self.failure_budget,
             deadline=time.time() + self.timeout,

@@ -72,10 +72,9 @@ def test_a_task_resumed_while_its_run_still_goes_waits_again(hook: LangGraphHook
 def test_a_watched_task_that_resumes_early_waits_again_by_polling(hook: LangGraphHook) -> None:
     going = _run(hook, "sleeper", {"seconds": 5}, end=False)
     operator = CreateRunOperator(
-        task_id="run", assistant_id="test_agent", deferrable=True,
+        task_id="run", assistant_id="test_agent", deferrable=True, wait_mode="watch",
         langgraph_conn_id=hook.langgraph_conn_id,
     )  # fmt: skip
-    assert operator.resolved_wait_mode == "watch"  # the default when deferred
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute_complete(_context(), _event(going))
     assert deferred.value.trigger.serialize()[1]["options"]["mode"] == "poll"
