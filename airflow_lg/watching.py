@@ -186,7 +186,6 @@ class Watcher:
         self.sweep_now = True
         self.progress_at = 0.0
         self.progress_turn = 0
-        self.requests = 0  # searches and reads sent (for the benchmarks and tests)
 
     # ---- the waits' side ----------------------------------------------------------------
 
@@ -245,7 +244,7 @@ class Watcher:
         if not self.threads and self.task is None:
             # forgotten when idle: a worker's loop (and this hook) can then be collected
             self.unconfirmed.clear()
-            watchers = _WATCHERS.get(_loop_of(task))
+            watchers = _WATCHERS.get(task.get_loop())
             if watchers is not None and watchers.get(self.key) is self:
                 del watchers[self.key]
 
@@ -315,7 +314,6 @@ class Watcher:
         await self._progress()
 
     async def _search(self, **filters: Any) -> list[dict[str, Any]]:
-        self.requests += 1
         try:
             found = await self.hook.asearch_threads(select=list(SELECT), **filters)
         except (LangGraphValidationError, LangGraphNotFoundError) as exc:
@@ -428,7 +426,6 @@ class Watcher:
 
         async def one(watch: _Watch) -> None:
             async with gate:
-                self.requests += 1
                 try:
                     run = await self.hook.aget_run(watch.ref.thread_id, watch.ref.run_id)
                     status = parse_status(run.get("status"))
@@ -471,10 +468,6 @@ class Watcher:
 _WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Watcher]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _loop_of(task: asyncio.Task[Any]) -> asyncio.AbstractEventLoop:
-    return task.get_loop()
 
 
 async def watcher_for(hook: LangGraphHook) -> Watcher:

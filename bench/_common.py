@@ -93,12 +93,17 @@ def start_bench_server(n_jobs: int = 10, env: Mapping[str, str] | None = None) -
 
 def server_cpu_seconds(server: Any) -> float:
     """CPU seconds used so far by the server's process tree (user + system)."""
+    return process_tree_cpu_seconds(server.pid)
+
+
+def process_tree_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds used so far by process ``pid`` and its children (user + system)."""
     import psutil
 
-    if server.pid is None:
+    if pid is None:
         return 0.0
     try:
-        root = psutil.Process(server.pid)
+        root = psutil.Process(pid)
         total = 0.0
         for proc in [root, *root.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):

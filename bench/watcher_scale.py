@@ -54,18 +54,6 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _server_cpu(pid: int) -> float:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        return sum(
-            p.cpu_times().user + p.cpu_times().system for p in [root, *root.children(True)]
-        )
-    except psutil.Error:
-        return 0.0
-
-
 async def _waits(config: dict[str, Any], runs: list[dict[str, str]], fired: list[float],
                  out: list[Any], url: str) -> None:  # fmt: skip
     impl = config["impl"]
@@ -135,8 +123,11 @@ def trial(config: dict[str, Any]) -> dict[str, Any]:
     marks: dict[str, Any] = {}
 
     def mark(name: str) -> None:
-        marks[name] = {"t": time.time(), "cpu": c.cpu_seconds(), "server_cpu": _server_cpu(pid),
-                       "requests": c.control(port, "COUNTS")["requests"]}  # fmt: skip
+        marks[name] = {
+            "t": time.time(), "cpu": c.cpu_seconds(),
+            "server_cpu": c.process_tree_cpu_seconds(pid),
+            "requests": c.control(port, "COUNTS")["requests"],
+        }  # fmt: skip
 
     async def main() -> None:
         mark("start")

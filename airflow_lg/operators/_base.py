@@ -143,7 +143,7 @@ class WaitingMixin:
     def init_waiting(
         self,
         deferrable: bool | None,
-        wait_mode: WaitMode | None,
+        wait_mode: WaitMode,
         poll_interval: float,
         wait_timeout: float | timedelta | None,
         failure_budget: int,
@@ -151,19 +151,13 @@ class WaitingMixin:
         if isinstance(wait_timeout, timedelta):
             wait_timeout = wait_timeout.total_seconds()
         check = self.check  # type: ignore[attr-defined]
-        if wait_mode is not None:
-            check(check_choice, "wait_mode", wait_mode)
+        check(check_choice, "wait_mode", wait_mode)
         check(_check_waiting, poll_interval, failure_budget, wait_timeout)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.wait_mode = wait_mode
         self.poll_interval = float(poll_interval)
         self.wait_timeout = wait_timeout
         self.failure_budget = failure_budget
-
-    @property
-    def resolved_wait_mode(self) -> WaitMode:
-        """``wait_mode`` as given (``poll`` when None)."""
-        return self.wait_mode or "poll"
 
     def wait_options(self, context: Any) -> WaitOptions:
         """How this task waits: its mode and budgets, and the absolute time to stop — our
@@ -176,9 +170,8 @@ class WaitingMixin:
             end = start.timestamp() + self.execution_timeout.total_seconds()
             if deadline is None or end < deadline:
                 deadline, reason = end, "execution_timeout"
-        mode = self.resolved_wait_mode
         return WaitOptions(
-            mode=mode,
+            mode=self.wait_mode,
             poll_interval=self.poll_interval,
             failure_budget=self.failure_budget,
             deadline=deadline,

@@ -109,10 +109,13 @@ class RunStatusSensor(BaseSensorOperator):
         context["ti"].xcom_push(key="run_id", value=self.run_id)
         if not self.deferrable:
             return super().execute(context)
+        return self._poke_or_defer(context)
+
+    def _poke_or_defer(self, context: Any, mode: WaitMode | None = None) -> Any:
         answer = self.poke(context)
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
-        self._defer()
+        return self._defer(mode)  # raises TaskDeferred
 
     def _defer(self, mode: WaitMode | None = None) -> None:
         stops = set(self.target_statuses) | set(self.failure_statuses) | TERMINAL_RUN_STATUSES
@@ -138,10 +141,7 @@ class RunStatusSensor(BaseSensorOperator):
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         runs = resume(self.hook, event, deadline_reason="sensor_timeout")
         if runs is None:  # a join answered early, or the thread looked idle: poll now
-            answer = self.poke(context)
-            if isinstance(answer, PokeReturnValue):
-                return answer.xcom_value
-            return self._defer(mode="poll")  # raises TaskDeferred
+            return self._poke_or_defer(context, mode="poll")
         answer = self._judge(context, runs[0])
         if isinstance(answer, PokeReturnValue):
             return answer.xcom_value
