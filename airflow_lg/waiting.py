@@ -26,13 +26,12 @@ from airflow_lg.exceptions import (
     LangGraphNotFoundError,
     LangGraphRateLimitError,
     LangGraphServerError,
-    LangGraphStreamInterruptedError,
     LangGraphWaitTimeoutError,
 )
 from airflow_lg.hooks._outages import not_riding, riding_outages
 from airflow_lg.hooks._outages import ride_from_now as ride_from_now  # for the operators
 from airflow_lg.hooks.langgraph import LangGraphHook, RetryPolicy
-from airflow_lg.progress import ProgressLog
+from airflow_lg.progress_reads import Progress
 from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, DeadlineReason, RunStatus, WaitMode
 from airflow_lg.watching import WatchUnsupported, watcher_for
@@ -47,6 +46,13 @@ TRANSIENT_ERRORS = (LangGraphConnectionError, LangGraphServerError, LangGraphRat
 # Cancelling is best effort within Airflow's kill window (a trigger's on_kill gets 30 s).
 CANCEL_RETRY = RetryPolicy(max_attempts=2, min_wait=0.2, max_wait=1.0)
 _CANCEL_CONCURRENCY = 20
+
+
+def default_wait_mode(deferred: bool, many: bool = False) -> WaitMode:
+    """``watch`` for a deferred wait and for many runs at once (a batch): one shared watcher
+    costs about a request a second however many wait; ``poll`` for one run in a worker, whose
+    log then tells each status the run passes through."""
+    return "watch" if deferred or many else "poll"
 
 
 @dataclass(frozen=True)
@@ -131,19 +137,30 @@ async def wait_for_runs(
     runs: Sequence[RunRef | Mapping[str, Any]],
     options: WaitOptions,
     log: Any,
+    on_end: Callable[[int, RunRef], None] | None = None,
 ) -> list[RunRef]:
     """Wait until every run (a RunRef, or a Run as the server answered it) reaches a stop
     status; return each with its status, in the order given. Raises WaitDeadlineExceeded, the
-    error that exhausted the failure budget, or a non-transient error (a rejected key)."""
+    error that exhausted the failure budget, or a non-transient error (a rejected key).
+    ``on_end(index, run)`` is called in the loop as each run's wait is done (a batch in a
+    worker starts reading that item's outcome while the others still go)."""
     with riding_outages():  # the tasks below copy the context: they ride too
-        return await _wait_for_all([RunRef.of(ref).ids for ref in runs], hook, options, log)
+        refs = [RunRef.of(ref).ids for ref in runs]
+        return await _wait_for_all(refs, hook, options, log, on_end)
 
 
 async def _wait_for_all(
-    refs: list[RunRef], hook: LangGraphHook, options: WaitOptions, log: Any
+    refs: list[RunRef],
+    hook: LangGraphHook,
+    options: WaitOptions,
+    log: Any,
+    on_end: Callable[[int, RunRef], None] | None = None,
 ) -> list[RunRef]:
     limit = asyncio.Semaphore(max(1, options.concurrency))
     tasks = [asyncio.ensure_future(_wait_one(hook, ref, options, limit, log)) for ref in refs]
+    if on_end is not None:
+        for index, task in enumerate(tasks):
+            task.add_done_callback(functools.partial(_ended, on_end, index))
     timeout = None if options.deadline is None else max(0.0, options.deadline - time.time())
     try:
         done, pending = await asyncio.wait(
@@ -162,6 +179,11 @@ async def _wait_for_all(
             task.cancel()
         # let them unregister from a shared watcher before the caller goes on
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _ended(on_end: Callable[[int, RunRef], None], index: int, task: asyncio.Task[RunRef]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        on_end(index, task.result())
 
 
 FIRST_POLL = 1.0
@@ -279,75 +301,6 @@ async def _check(
         return parse_status((await hook.aget_run(ref.thread_id, ref.run_id))["status"])
 
 
-PROGRESS_EVERY = 15.0
-"""Seconds between two checkpoint reads of a polled run's progress."""
-
-
-class Progress:
-    """A run's progress told in the wait's log (the task log, also from the triggerer): node
-    by node as the run's own event stream says, when joining — the same one long poll as a
-    join, answered when the run ends; or, when polling, the step its newest checkpoint is at,
-    read while the run is running (a request more per poll)."""
-
-    def __init__(self, ref: RunRef, log: Any) -> None:
-        self.ref, self.log = ref, log
-        self.lines = ProgressLog(values=False)
-        self.step: int | None = None
-        self.readable = True
-        self.next_look = 0.0  # monotonic time of the next checkpoint read, when polling
-
-    async def follow(self, hook: LangGraphHook) -> None:
-        """Until the run ends: its node updates, and custom events where the run records
-        them (a run created without ``updates`` in its ``stream_mode`` streams none: only its
-        status is told). A stream that breaks and cannot resume (its events carry no ids)
-        costs nothing of the failure budget: the wait goes on as a plain join."""
-        stream = hook.ajoin_stream(
-            self.ref.thread_id, self.ref.run_id, stream_mode=["updates", "custom"]
-        )
-        try:
-            async for part in stream:
-                if part.event != "end":  # aegra ends its streams with one
-                    self._tell(self.lines.lines(part))
-        except LangGraphStreamInterruptedError as exc:
-            self.log.info(
-                "LangGraph %s: its event stream broke (%s); waiting without it", self.ref, exc
-            )
-            await hook.ajoin_run(self.ref.thread_id, self.ref.run_id, raise_error=False)
-        self._tell(self.lines.flush())
-
-    async def look(self, hook: LangGraphHook) -> None:
-        """The step the running run is at, told when it moved; read at most every
-        :data:`PROGRESS_EVERY` seconds (a checkpoint read costs the server more than a status
-        read: progress must not double a poller's load)."""
-        if not self.readable or time.monotonic() < self.next_look:
-            return
-        self.next_look = time.monotonic() + PROGRESS_EVERY
-        try:
-            newest = await hook.aget_thread_history(
-                self.ref.thread_id, limit=1, metadata={"run_id": self.ref.run_id}
-            )
-        except LangGraphServerError as exc:
-            # aegra fails a history by metadata (500): the status must do
-            self.readable = exc.status_code != 500
-            return
-        except LangGraphError:
-            return  # progress is a courtesy: the status read decides
-        checkpoint = newest[0] if newest and isinstance(newest[0], dict) else None
-        step = ((checkpoint or {}).get("metadata") or {}).get("step")
-        if checkpoint is None or not isinstance(step, int) or step == self.step:
-            return
-        self.step = step
-        names = [t.get("name") for t in checkpoint.get("tasks") or [] if isinstance(t, dict)]
-        nodes = [str(n) for n in names if n and n != "__start__"]
-        if nodes:
-            self.log.info("LangGraph run %s: step %d, running %s", self.ref.run_id, step + 1,
-                          ", ".join(nodes))  # fmt: skip
-
-    def _tell(self, lines: Iterator[str]) -> None:
-        for line in lines:
-            self.log.info("LangGraph run %s: %s", self.ref.run_id, line)
-
-
 # ---- the trigger's event, and resuming from it ------------------------------------------------
 
 EventStatus = Literal["done", "deadline", "failed"]
@@ -424,6 +377,7 @@ def resume(
     read = hook.blocking(_read_statuses(hook, [runs[i] for i in ended]))
     for i, ref in zip(ended, read, strict=True):
         runs[i] = ref
+        hook.log.info("LangGraph %s is %s", ref, ref.status)  # the trigger only saw it end
     if any(not ref.is_final for ref in read):
         return None
     return runs

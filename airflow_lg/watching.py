@@ -37,7 +37,6 @@ import asyncio
 import contextvars
 import datetime as dt
 import time
-import uuid
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +56,7 @@ from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunRef, parse_status
 from airflow_lg.schema import RunStatus
+from airflow_lg.thread_stamps import canonical, changed_since_created, stamp_of
 
 TICK = 1.0
 """Seconds between two looks: a run's end is seen within about this (plus the server's answer)."""
@@ -64,12 +64,20 @@ PAGE = 1000
 """Threads per search by ``ids`` (the server's largest ``limit``)."""
 FEED_PAGE = 1000
 FEED_PAGES = 3
-OVERLAP = 30.0
+OVERLAP = 5.0
 """Seconds below the feed's last watermark read again: a write stamped before another may
-become visible after it (PostgreSQL stamps a transaction's start; an in-memory server holding
-10,000 threads stalls for seconds while it saves them). A page holds 1,000 threads, so
-reading 30 s again costs no request more below ~30 endings a second."""
+become visible after it (PostgreSQL stamps a transaction's start, and shows it at its commit).
+A page holds 1,000 threads, so the feed reads one page a tick below ~160 changes a second
+(10,000 runs created in 80 s is 125 a second); a change that shows up later than this after
+its stamp is found by the sweep."""
 SWEEP_EVERY = 60.0
+URGENT_CHUNKS = 4
+"""Sweep chunks per tick when the sweep is urgent (the feed overflowed: a burst of endings, or
+an outage ended): 10,000 threads are looked at again within three ticks."""
+MISSED_BY_FEED = 20
+"""Ends a sweep chunk may find that the feed did not report before the rest of the sweep is
+made urgent: a transaction that ended many runs at once (a bulk cancel on PostgreSQL) stamps
+them all with its start and shows them at its commit, below the feed's watermark."""
 MAX_BACKOFF = 30.0
 CONFIRM_CONCURRENCY = 20
 CONFIRM_PER_TICK = 200
@@ -86,39 +94,6 @@ class WatchUnsupported(LangGraphError):
     """The server's thread search cannot answer a watcher: its waits poll instead."""
 
 
-def _canonical(thread_id: Any) -> str | None:
-    """A thread id as the server writes it (a UUID's canonical form), None if not a UUID."""
-    try:
-        return str(uuid.UUID(str(thread_id)))
-    except ValueError:
-        return None
-
-
-CREATED_SKEW = 0.5
-"""Seconds between a run's id being made and its thread's ``updated_at`` being stamped."""
-
-
-def _created_at(run_id: str) -> float | None:
-    """When the run was created, from its id where that is a UUIDv7 (langgraph-api's are):
-    epoch seconds, or None."""
-    try:
-        value = uuid.UUID(run_id)
-    except ValueError:
-        return None
-    return (value.int >> 80) / 1000.0 if value.version == 7 else None
-
-
-def _changed_since_created(watch_run_id: str, updated_at: str | None) -> bool:
-    """Whether a busy thread's ``updated_at`` says something happened on it after the run was
-    created — another run created or ended, or this one ended with another still there —
-    so the run must be read; True where the run's id does not say when it was made."""
-    created = _created_at(watch_run_id)
-    stamp = _stamp(updated_at) if updated_at is not None else None
-    if created is None or stamp is None:
-        return True
-    return stamp.timestamp() > created + CREATED_SKEW
-
-
 @dataclass(eq=False)
 class _Watch:
     ref: RunRef
@@ -129,6 +104,21 @@ class _Watch:
     future: asyncio.Future[RunRef] = field(default_factory=lambda: _loop().create_future())
     failures: int = 0
     thread_key: str = ""  # the thread id in canonical form
+    told: bool = False  # whether its log said the watcher sees it going
+    # The wait's own context, where its lines are logged: the triggerer routes a line to its
+    # task's log by context variables (structlog's), which the watcher's task does not have.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+    def say(self, level: str, message: str, *args: Any) -> None:
+        self.context.run(getattr(self.log, level), message, *args)
+
+    def tell_going(self) -> None:
+        """Said once, at the first look that finds its thread busy: the task log shows the
+        wait is held (a poll says "is running"; telling pending from running would cost a
+        request per run)."""
+        if not self.told:
+            self.told = True
+            self.say("info", "LangGraph %s: watching it (its thread is busy)", self.ref)
 
     def settle(self, ref: RunRef) -> None:
         if not self.future.done():
@@ -144,8 +134,8 @@ class _Watch:
         if self.failures > self.failure_budget:
             self.fail(error)
         else:
-            self.log.warning(
-                "Could not look at LangGraph run %s (%s); failure %d of %d allowed",
+            self.say(
+                "warning", "Could not look at LangGraph run %s (%s); failure %d of %d allowed",
                 self.ref.run_id, error, self.failures, self.failure_budget,
             )  # fmt: skip
 
@@ -158,13 +148,6 @@ class _Thread:
 
 def _loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
-
-
-def _stamp(value: Any) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
 
 
 class Watcher:
@@ -202,7 +185,7 @@ class Watcher:
         Raises :class:`WatchUnsupported`, or what made the watcher fail past the budget."""
         if self.unsupported is not None:
             raise WatchUnsupported(str(self.unsupported))  # a new one: no growing traceback
-        key = _canonical(ref.thread_id)
+        key = canonical(ref.thread_id)
         if key is None:
             raise WatchUnsupported(f"thread id {ref.thread_id!r} is not a UUID")
         watch = _Watch(ref, read_status, failure_budget, log, progress, thread_key=key)
@@ -216,7 +199,7 @@ class Watcher:
         thread = self.threads.setdefault(watch.thread_key, _Thread())
         thread.watches.append(watch)
         self.fresh.add(watch.thread_key)
-        if thread.updated_at is not None and _changed_since_created(
+        if thread.updated_at is not None and changed_since_created(
             watch.ref.run_id, thread.updated_at
         ):  # a thread seen busy before: has this run ended since, with another run on it?
             self.unconfirmed.append(watch)
@@ -255,6 +238,7 @@ class Watcher:
         with riding_outages():
             await asyncio.sleep(0.05)  # gather the registrations of this loop's turn
             while self.threads:
+                started = time.monotonic()
                 delay = TICK
                 try:
                     await self._tick()
@@ -280,6 +264,8 @@ class Watcher:
                     if failures:
                         self.sweep_now = True  # after an outage, look at everything again
                     failures = 0
+                    # a look every TICK from start to start: its own time is not added
+                    delay = max(0.1, TICK - (time.monotonic() - started))
                 await asyncio.sleep(delay)
 
     def _failed_tick(self, error: BaseException) -> None:
@@ -329,19 +315,23 @@ class Watcher:
             raise WatchUnsupported(f"the server's thread search answered {found!r:.200}")
         return [t for t in found if isinstance(t, dict)]
 
-    async def _lookup(self, ids: Sequence[str]) -> None:
+    async def _lookup(self, ids: Sequence[str]) -> int:
+        """Look at these threads by ``ids``; returns how many of them were seen no longer
+        busy (their runs ended)."""
+        ended = 0
         for start in range(0, len(ids), PAGE):
             chunk = list(ids[start : start + PAGE])
             found = await self._search(ids=chunk, limit=len(chunk))
             asked = set(chunk)
-            seen = {_canonical(t.get("thread_id")) for t in found}
+            seen = {canonical(t.get("thread_id")) for t in found}
             if not seen <= asked:
                 raise WatchUnsupported(
                     "the server's thread search answered threads it was not asked about "
                     "(it ignores ids)"
                 )
-            self._observe(found)
+            ended += self._observe(found)
             self._gone([t for t in chunk if t not in seen])
+        return ended
 
     async def _feed(self) -> None:
         floor = None if self.watermark is None else self.watermark - dt.timedelta(seconds=OVERLAP)
@@ -351,7 +341,7 @@ class Watcher:
                 sort_by="updated_at", sort_order="desc", limit=FEED_PAGE, offset=page * FEED_PAGE
             )
             self._observe(found)
-            stamps = [s for s in (_stamp(t.get("updated_at")) for t in found) if s is not None]
+            stamps = [s for s in (stamp_of(t.get("updated_at")) for t in found) if s is not None]
             if stamps and (newest is None or max(stamps) > newest):
                 newest = max(stamps)
             if len(found) < FEED_PAGE or floor is None or not stamps or min(stamps) < floor:
@@ -364,30 +354,39 @@ class Watcher:
 
     async def _sweep(self) -> None:
         now = time.monotonic()
-        if self.sweep_queue and self.sweep_now:  # urgent: the sweep under way goes faster
-            self.sweep_now, self.spacing = False, 0.0
-        if not self.sweep_queue and (self.sweep_now or now >= self.next_sweep):
-            self.sweep_queue.extend(self.threads)
-            self.next_sweep = now + SWEEP_EVERY
+        if self.sweep_now or (not self.sweep_queue and now >= self.next_sweep):
+            # An urgent sweep starts from the beginning: the threads a sweep under way looked
+            # at before the burst (or the outage) may have changed since.
             urgent, self.sweep_now = self.sweep_now, False
+            self.sweep_queue = deque(self.threads)
+            self.next_sweep = now + SWEEP_EVERY
             chunks = -(-len(self.sweep_queue) // PAGE)
-            # spread over half the period, or one chunk per tick when it is urgent
+            # spread over half the period, or URGENT_CHUNKS a tick when it is urgent
             self.spacing = 0.0 if urgent else SWEEP_EVERY / 2 / max(1, chunks)
             self.next_chunk = now
         if self.sweep_queue and now >= self.next_chunk:
-            chunk: list[str] = []
-            while self.sweep_queue and len(chunk) < PAGE:
-                thread_id = self.sweep_queue.popleft()
-                if thread_id in self.threads:
-                    chunk.append(thread_id)
             self.next_chunk = now + self.spacing
-            await self._lookup(chunk)
+            for _ in range(URGENT_CHUNKS if self.spacing == 0.0 else 1):
+                chunk: list[str] = []
+                while self.sweep_queue and len(chunk) < PAGE:
+                    thread_id = self.sweep_queue.popleft()
+                    if thread_id in self.threads:
+                        chunk.append(thread_id)
+                if not chunk:
+                    break
+                missed = await self._lookup(chunk)
+                if self.spacing and missed >= MISSED_BY_FEED:
+                    self.sweep_now = True  # the feed misses ends: all again, at once, next tick
+                    break
 
     # ---- what a thread says ---------------------------------------------------------------
 
-    def _observe(self, found: Iterable[Mapping[str, Any]]) -> None:
+    def _observe(self, found: Iterable[Mapping[str, Any]]) -> int:
+        """What each thread says, for the runs watched on it; returns how many watched threads
+        were seen no longer busy."""
+        ended = 0
         for seen in found:
-            key = _canonical(seen.get("thread_id"))
+            key = canonical(seen.get("thread_id"))
             thread = self.threads.get(key) if key else None
             if thread is None:
                 continue
@@ -397,17 +396,22 @@ class Watcher:
             moved = not first and updated != thread.updated_at
             thread.updated_at = updated
             if seen.get("status") != "busy":
+                ended += any(not w.future.done() for w in thread.watches)
                 for watch in thread.watches:
                     if watch.read_status:
                         self.unconfirmed.appendleft(watch)
                     else:
                         watch.settle(watch.ref.with_status(RunStatus.ENDED))
-            elif moved:  # something happened: another run on the thread may have ended
+                continue
+            for watch in thread.watches:
+                watch.tell_going()
+            if moved:  # something happened: another run on the thread may have ended
                 self.unconfirmed.extendleft(thread.watches)
             elif first:  # a run may have ended already, with another run still on it
                 self.unconfirmed.extend(
-                    w for w in thread.watches if _changed_since_created(w.ref.run_id, updated)
+                    w for w in thread.watches if changed_since_created(w.ref.run_id, updated)
                 )
+        return ended
 
     def _gone(self, thread_ids: Sequence[str]) -> None:
         """Threads the search no longer finds (deleted, a TTL): each run is read."""
@@ -430,7 +434,7 @@ class Watcher:
                     run = await self.hook.aget_run(watch.ref.thread_id, watch.ref.run_id)
                     status = parse_status(run.get("status"))
                 except LangGraphNotFoundError:
-                    watch.log.warning("LangGraph %s no longer exists", watch.ref)
+                    watch.say("warning", "LangGraph %s no longer exists", watch.ref)
                     away = (await self.hook.atransport()).outage.was_away
                     ref = watch.ref
                     watch.settle(ref.missing(LOST_IN_OUTAGE_DETAIL) if away else ref.missing())
@@ -462,7 +466,9 @@ class Watcher:
             return
         self.progress_at = now + PROGRESS_SPACING
         self.progress_turn = (self.progress_turn + 1) % len(telling)
-        await telling[self.progress_turn].progress.look(self.hook)
+        watch = telling[self.progress_turn]
+        # in the wait's context, so that its lines reach its task's log
+        await _loop().create_task(watch.progress.look(self.hook), context=watch.context)
 
 
 _WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Watcher]] = (

@@ -91,6 +91,35 @@ def start_bench_server(n_jobs: int = 10, env: Mapping[str, str] | None = None) -
     return agent_server_module().start_server(env=env, n_jobs_per_worker=n_jobs)
 
 
+SERVER_KINDS = ("dev", "pg")
+
+
+@contextlib.contextmanager
+def bench_server(kind: str = "dev", n_jobs: int = 10) -> Iterator[Any]:
+    """A server on a free loopback port running ``n_jobs`` runs at once: ``dev`` (``langgraph
+    dev``, in memory) or ``pg`` (langgraph-api on its PostgreSQL + Redis runtime, from
+    ``scripts/server_beds.py``: what production runs, and where a queue of 10,000 runs does
+    not stall the server)."""
+    if kind == "dev":
+        server = start_bench_server(n_jobs=n_jobs)
+        try:
+            yield server
+        finally:
+            server.close()
+        return
+    if kind not in SERVER_KINDS:
+        raise ValueError(f"unknown server kind {kind!r}; expected one of {SERVER_KINDS}")
+    agent_server_module()  # server_beds imports it by name
+    sys.path.insert(0, str(SCRIPT.parent))
+    import server_beds
+
+    beds = server_beds.ServerBeds()
+    try:
+        yield beds.start(kind, n_jobs_per_worker=n_jobs)
+    finally:
+        beds.close()
+
+
 def server_cpu_seconds(server: Any) -> float:
     """CPU seconds used so far by the server's process tree (user + system)."""
     return process_tree_cpu_seconds(server.pid)

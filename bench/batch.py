@@ -183,7 +183,7 @@ async def reference_trial(
 def main(quick: bool, big: bool = False) -> dict[str, Any]:
     # reference first and last: every provider trial has a reference on each side
     plan = {50: ["reference", "watch", "reference"]} if quick else {
-        1000: ["reference", "watch", "join", "reference"],
+        1000: ["reference", "watch", "reference", "watch", "join", "reference"],
     }  # fmt: skip
     if big:  # ~25 min on this machine: the in-memory server slows down with 10,000 threads
         plan[10000] = ["reference", "watch"]

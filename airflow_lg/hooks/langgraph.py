@@ -27,6 +27,7 @@ from airflow.sdk import BaseHook
 
 from airflow_lg import wire
 from airflow_lg.exceptions import LangGraphError
+from airflow_lg.hooks import _lookups
 from airflow_lg.hooks._settings import ClientSettings, RetryPolicy, settings_from_connection
 from airflow_lg.hooks._transport import POOLS, AsyncTransport, SyncTransport
 from airflow_lg.schema import StreamPart
@@ -196,9 +197,12 @@ class LangGraphHook(BaseHook):
     async def asettings(self) -> ClientSettings:
         """The connection's client settings, looked up the async way (safe in the triggerer)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.langgraph_conn_id)
-            self._settings = self._apply_overrides(_settings_of(conn))
+            settings = await _lookups.shared(self.langgraph_conn_id, self._alook_up)
+            self._settings = self._apply_overrides(settings)
         return self._settings
+
+    async def _alook_up(self) -> ClientSettings:
+        return _settings_of(await self.aget_connection(self.langgraph_conn_id))
 
     def _apply_overrides(self, settings: ClientSettings) -> ClientSettings:
         if self._retry_override is None:

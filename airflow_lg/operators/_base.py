@@ -33,6 +33,7 @@ from airflow_lg.waiting import (
     WaitOptions,
     cancel_runs,
     deadline_error,
+    default_wait_mode,
     resume,
     validate_event,
     wait_for_runs,
@@ -121,7 +122,8 @@ class WaitingMixin:
     :param wait_mode: ``poll`` (``get_run`` every ``poll_interval`` seconds), ``join`` (a long
         poll per run that the server answers when the run ends) or ``watch`` (one shared
         watcher per connection asks the server about all waiting runs at once, about one
-        request a second however many).
+        request a second however many). By default ``watch`` when the task defers, and for a
+        batch's items anywhere; ``poll`` for one run waited for in a worker.
     :param poll_interval: seconds between polls once a run has been going a while (the first
         re-check comes after 1 s, then 2, 4, ... up to this), and between tries after a failure.
     :param wait_timeout: seconds to wait for the run(s) before failing (None: no limit). Distinct
@@ -139,11 +141,13 @@ class WaitingMixin:
     _active_runs: list[RunRef]
     # a wait for one run tells its nodes in the log; a batch's would be a flood
     tells_progress: bool = True
+    # a batch waits for many runs at once: the watcher's ~1 request a second beats a poll each
+    waits_for_many: bool = False
 
     def init_waiting(
         self,
         deferrable: bool | None,
-        wait_mode: WaitMode,
+        wait_mode: WaitMode | None,
         poll_interval: float,
         wait_timeout: float | timedelta | None,
         failure_budget: int,
@@ -151,10 +155,13 @@ class WaitingMixin:
         if isinstance(wait_timeout, timedelta):
             wait_timeout = wait_timeout.total_seconds()
         check = self.check  # type: ignore[attr-defined]
-        check(check_choice, "wait_mode", wait_mode)
+        if wait_mode is not None:
+            check(check_choice, "wait_mode", wait_mode)
         check(_check_waiting, poll_interval, failure_budget, wait_timeout)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.wait_mode = wait_mode
+        self.wait_mode: WaitMode = wait_mode or default_wait_mode(
+            self.deferrable, self.waits_for_many
+        )
         self.poll_interval = float(poll_interval)
         self.wait_timeout = wait_timeout
         self.failure_budget = failure_budget
@@ -216,11 +223,14 @@ class WaitingMixin:
                 timeout=None,
             )
         try:
-            waited = wait_for_runs(self.hook, self._active_runs, options, self.log)
-            return self.hook.blocking(waited)
+            return self.hook.blocking(self.waiting(self._active_runs, options))
         except WaitDeadlineExceeded as exc:
             self._cancel(exc.pending)  # type: ignore[attr-defined]
             raise deadline_error(exc.reason, str(exc)) from exc
+
+    async def waiting(self, runs: list[RunRef], options: WaitOptions) -> list[RunRef]:
+        """The wait in a worker (host classes may do more while it goes)."""
+        return await wait_for_runs(self.hook, runs, options, self.log)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: its event checked and its runs' ends read

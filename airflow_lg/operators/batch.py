@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
@@ -19,11 +20,11 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.outcomes import read_batch_outcomes
+from airflow_lg.outcomes import aread_batch_outcomes, read_batch_outcomes
 from airflow_lg.progress import answer_line, short
-from airflow_lg.runs import RunRef
+from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import RunCreate, WaitMode
-from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL
+from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL, WaitOptions, wait_for_runs
 
 
 class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
@@ -43,6 +44,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
     """
 
     tells_progress = False
+    waits_for_many = True
 
     template_fields: Sequence[str] = (
         "assistant_id",
@@ -70,7 +72,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         stagger_seconds: int = 0,
         fail_on_partial_error: bool = True,
         deferrable: bool | None = None,
-        wait_mode: WaitMode = "poll",
+        wait_mode: WaitMode | None = None,
         poll_interval: float = POLL_INTERVAL,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = FAILURE_BUDGET,
@@ -88,6 +90,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         self.stagger_seconds = stagger_seconds
         self.fail_on_partial_error = fail_on_partial_error
         self.init_waiting(deferrable, wait_mode, poll_interval, wait_timeout, failure_budget)
+        self._read_early: dict[str, RunOutcome] = {}  # by run id: outcomes read while waiting
 
     def items(self, context: Any) -> list[RunCreate]:
         """The RunCreate items to send, each kept and tagged with the task and its index."""
@@ -190,8 +193,37 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         if len(results) > _TOLD_ITEMS:
             self.log.info("... and %d more (all in XCom)", len(results) - _TOLD_ITEMS)
 
+    async def waiting(self, runs: list[RunRef], options: WaitOptions) -> list[RunRef]:
+        """In a worker, each item's outcome is read as soon as its run ended, while the others
+        still go: the batch is done when its last run is, not a round of reads later. A read
+        that failed here is made again by :meth:`complete`, which reports what it raises."""
+        reads: dict[str, asyncio.Task[list[RunOutcome]]] = {}
+        gate = asyncio.Semaphore(EARLY_READS)
+
+        async def read(ref: RunRef) -> list[RunOutcome]:
+            async with gate:
+                return await aread_batch_outcomes(self.hook, [ref])
+
+        def ended(index: int, ref: RunRef) -> None:
+            if ref.is_final:
+                reads[ref.run_id] = asyncio.ensure_future(read(ref))
+
+        try:
+            ended_runs = await wait_for_runs(self.hook, runs, options, self.log, on_end=ended)
+            answers = await asyncio.gather(*reads.values(), return_exceptions=True)
+        finally:
+            for task in reads.values():
+                task.cancel()
+        self._read_early = {run_id: answer[0] for run_id, answer in zip(reads, answers, strict=True)
+                            if isinstance(answer, list)}  # fmt: skip
+        return ended_runs
+
     def complete(self, context: Any, runs: list[RunRef]) -> Any:
-        outcomes = read_batch_outcomes(self.hook, runs)
+        early, self._read_early = self._read_early, {}
+        late = [ref for ref in runs if ref.run_id not in early]
+        read = read_batch_outcomes(self.hook, late) if late else []
+        late_outcomes = {ref.run_id: outcome for ref, outcome in zip(late, read, strict=True)}
+        outcomes = [early[r.run_id] if r.run_id in early else late_outcomes[r.run_id] for r in runs]
         results = [{"index": index, **o.to_dict()} for index, o in enumerate(outcomes)]
         counts = dict(Counter(str(o.outcome) for o in outcomes))
         summary = {"runs": results, "counts": counts, "total": len(results)}
@@ -212,6 +244,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
 
 
 _TOLD_ITEMS = 10  # answers told in the log; XCom has every one
+EARLY_READS = 10
+"""Outcome reads under way at once while a batch still waits (its end reads use their own)."""
 
 
 def _item_line(result: dict[str, Any]) -> str:

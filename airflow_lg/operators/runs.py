@@ -195,7 +195,7 @@ class CreateRunOperator(WaitingMixin, _RunRequestOperator):
         stream_resumable: bool = False,
         stream_subgraphs: bool = False,
         deferrable: bool | None = None,
-        wait_mode: WaitMode = "poll",
+        wait_mode: WaitMode | None = None,
         poll_interval: float = POLL_INTERVAL,
         wait_timeout: float | timedelta | None = None,
         failure_budget: int = FAILURE_BUDGET,

@@ -17,7 +17,7 @@ from airflow_lg.outcomes import read_outcome
 from airflow_lg.runs import RunRef
 from airflow_lg.schema import TERMINAL_RUN_STATUSES, OnInterrupt, RunStatus, WaitMode
 from airflow_lg.triggers.runs import LangGraphRunTrigger
-from airflow_lg.waiting import FAILURE_BUDGET, WaitOptions, resume
+from airflow_lg.waiting import FAILURE_BUDGET, WaitOptions, default_wait_mode, resume
 
 
 class RunStatusSensor(BaseSensorOperator):
@@ -27,9 +27,10 @@ class RunStatusSensor(BaseSensorOperator):
     ``failure_statuses`` it fails with the agent's error, the server's timeout, or the
     cancellation. A run that paused for a human (status ``success`` with ``__interrupt__``)
     follows ``on_interrupt``. With ``deferrable=True`` the wait happens in the triggerer,
-    bounded by the sensor's ``timeout``: a poll every ``poke_interval`` (``wait_mode="poll"``),
-    a join (``"join"``), or the connection's shared watcher (``"watch"``: about one request a
-    second for all the runs a triggerer waits on).
+    bounded by the sensor's ``timeout``: the connection's shared watcher (``wait_mode="watch"``,
+    the default: about one request a second for all the runs a triggerer waits on), a poll
+    every ``poke_interval`` (``"poll"``), or a join (``"join"``). A sensor that waits for a
+    status a run passes through (``running``) polls: a thread's status cannot tell it.
     """
 
     template_fields: Sequence[str] = ("thread_id", "run_id", "langgraph_conn_id")
@@ -43,7 +44,7 @@ class RunStatusSensor(BaseSensorOperator):
         failure_statuses: Sequence[str] = ("error", "timeout", "interrupted"),
         langgraph_conn_id: str = LangGraphHook.default_conn_name,
         deferrable: bool | None = None,
-        wait_mode: WaitMode = "poll",
+        wait_mode: WaitMode | None = None,
         on_interrupt: OnInterrupt = "fail",
         failure_budget: int = FAILURE_BUDGET,
         **kwargs: Any,
@@ -62,7 +63,7 @@ class RunStatusSensor(BaseSensorOperator):
             )
         self.langgraph_conn_id = langgraph_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.wait_mode = wait_mode
+        self.wait_mode: WaitMode = wait_mode or default_wait_mode(self.deferrable)
         self.on_interrupt = on_interrupt
         self.failure_budget = failure_budget
         if wait_mode is not None:

@@ -101,7 +101,8 @@ def test_a_deferred_task_leaves_the_worker_and_the_triggerer_completes_it(
     )
     # the triggerer's lines reach the task log: the run's progress is visible in the UI
     log = airflow.task_log("e2e_create_deferred", run_id, "run")
-    assert f"LangGraph run {lg_run} on thread {thread_id} is running" in log
+    # held by the connection's shared watcher (the default when deferred), which says so once
+    assert f"LangGraph run {lg_run} on thread {thread_id}: watching it (its thread is busy)" in log
     assert f"LangGraph run {lg_run}: step 1, running sleep" in log  # the node it is at
     assert f"LangGraph run {lg_run} on thread {thread_id} is success" in log
 

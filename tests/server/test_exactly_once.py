@@ -9,6 +9,7 @@ deployment are in tests/e2e.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -67,10 +68,14 @@ class _Store:
         self.data[key] = value
 
 
+_CONN_IDS = itertools.count()
+
+
 @pytest.fixture
 def conn(agent_server: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
     """``conn(url=agent_server.url, **extra) -> conn_id``."""
-    counter = iter(range(1000))
+    # unique in the session: hooks of one loop share a connection's look-up for a few seconds
+    counter = _CONN_IDS
 
     def make(url: str | None = None, **extra: Any) -> str:
         import json
@@ -367,6 +372,7 @@ def test_a_retried_batch_re_runs_a_failed_item_even_when_its_creation_is_refused
         {"assistant_id": "sleeper", "input": {"seconds": 0.1}},
         {"assistant_id": "failing", "input": {"reason": "first try"}},
     ]
+
     def batch(items: list[dict[str, Any]]) -> BatchRunOperator:
         return BatchRunOperator(
             task_id="agent", assistant_id="sleeper", payloads=items, poll_interval=0.3,

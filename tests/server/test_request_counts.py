@@ -5,6 +5,7 @@ is in docs/architecture.md ("Requests per run")."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +20,13 @@ from airflow_lg.triggers.runs import LangGraphRunTrigger
 from tests.server.conftest import SEED_INPUT, SEED_RESULT
 from tests.server.test_exactly_once import TaskInstance
 
+_CONN_IDS = itertools.count()
+
 
 @pytest.fixture
 def conn_to(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
-    counter = iter(range(1000))
+    # unique in the session: hooks of one loop share a connection's look-up for a few seconds
+    counter = _CONN_IDS
 
     def make(url: str) -> str:
         conn_id = f"counted_{next(counter)}"

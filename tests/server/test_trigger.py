@@ -22,10 +22,14 @@ from tests.server.conftest import SEED_INPUT
 log = logging.getLogger(__name__)
 
 
+_CONN_IDS = itertools.count()
+
+
 @pytest.fixture
 def conn_to(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
     """``conn_to(url, **extra) -> conn_id``: a connection the trigger can look up by id."""
-    counter = iter(range(1000))
+    # unique in the session: hooks of one loop share a connection's look-up for a few seconds
+    counter = _CONN_IDS
 
     def make(url: str, **extra: Any) -> str:
         conn_id = f"trigger_test_{next(counter)}"

@@ -383,3 +383,29 @@ async def test_waits_survive_a_server_restart_mid_hold(
     assert [r.status for r in ended] == ["ended"] * 3
     statuses = [(await hook.aget_run(r["thread_id"], r["run_id"]))["status"] for r in runs]
     assert statuses == ["success"] * 3
+
+
+def test_a_batch_in_a_worker_watches_its_items_and_reads_each_outcome_as_it_ends(
+    fault_proxy: Any, make_hook: Callable[..., LangGraphHook]
+) -> None:
+    """The default for a batch is the watcher, in a worker too; the quick items' outcomes are
+    read while the slow one still runs, so the batch is done when its last run is."""
+    from airflow_lg.operators.runs import BatchRunOperator
+    from tests.server.test_exactly_once import TaskInstance
+
+    hook = make_hook(fault_proxy.url)
+    operator = BatchRunOperator(
+        task_id="agent", assistant_id="sleeper", deferrable=False,
+        inputs=[{"seconds": 0.1}, {"seconds": 0.1}, {"seconds": 5}],
+        langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    assert operator.wait_mode == "watch"
+    summary = operator.execute(TaskInstance().context())
+    assert summary["counts"] == {"success": 3}
+    assert [r["output"]["slept"] for r in summary["runs"]] == [0.1, 0.1, 5]
+    threads = [r["thread_id"] for r in summary["runs"]]
+    read_at = {t: [r.time for r in fault_proxy.find("GET", f"^/threads/{t}$")] for t in threads}
+    assert all(len(times) == 1 for times in read_at.values()), read_at  # one read each
+    slow = read_at[threads[2]][0]
+    assert all(read_at[t][0] < slow - 2.0 for t in threads[:2])  # read seconds before it ended
+    assert _searches(fault_proxy) and not fault_proxy.find("GET", "/runs/[^/]+/join$")

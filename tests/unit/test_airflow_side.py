@@ -267,6 +267,23 @@ def test_a_run_this_task_joins_records_its_node_updates_for_the_log() -> None:
     assert chosen.recorded_stream_mode == "values"  # the DAG's own choice stands
 
 
+def test_deferred_waits_and_batches_watch_by_default_and_one_run_in_a_worker_polls() -> None:
+    def mode(operator: object) -> str:
+        return operator.wait_mode  # type: ignore[attr-defined, no-any-return]
+
+    assert mode(CreateRunOperator(task_id="d", assistant_id="a", deferrable=True)) == "watch"
+    assert mode(CreateRunOperator(task_id="w", assistant_id="a", deferrable=False)) == "poll"
+    for deferrable in (True, False):
+        batch = BatchRunOperator(task_id="b", inputs=[{}], assistant_id="a", deferrable=deferrable)
+        assert mode(batch) == "watch"
+    sensor = RunStatusSensor(task_id="s", thread_id="T", run_id="R", deferrable=True)
+    assert mode(sensor) == "watch"
+    assert mode(RunStatusSensor(task_id="p", thread_id="T", run_id="R")) == "poll"
+    # the DAG's own choice stands
+    chosen = CreateRunOperator(task_id="c", assistant_id="a", deferrable=True, wait_mode="join")
+    assert mode(chosen) == "join"
+
+
 def test_a_single_runs_wait_tells_progress_and_a_batchs_does_not() -> None:
     ti = _FakeTI()
     context = {"ti": ti}

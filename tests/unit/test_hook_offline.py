@@ -188,3 +188,66 @@ def test_settings_are_fingerprinted_once():
     assert settings.fingerprint() == ClientSettings(base_url="http://a", api_key="k").fingerprint()
     assert settings.fingerprint() != ClientSettings(base_url="http://a", api_key="k2").fingerprint()
     assert "_fingerprint" not in repr(settings)
+
+
+def test_hooks_of_one_connection_on_one_loop_share_one_async_look_up(connection, monkeypatch):
+    """10,000 waits starting at once in a triggerer look their connection up once, not 10,000
+    times; a look-up that failed is not kept, and a later one sees a changed connection."""
+    import asyncio
+
+    from airflow_lg.hooks import _lookups
+
+    conn_id = connection(host="http://one.example:1", password=KEY)
+    looked: list[str] = []
+    real = LangGraphHook._alook_up
+
+    async def counted(self: LangGraphHook) -> ClientSettings:
+        looked.append(self.langgraph_conn_id)
+        await asyncio.sleep(0.01)  # others arrive while it is under way
+        return await real(self)
+
+    monkeypatch.setattr(LangGraphHook, "_alook_up", counted)
+
+    async def settle(hooks: list[LangGraphHook]) -> list[ClientSettings]:
+        return list(await asyncio.gather(*(h.asettings() for h in hooks)))
+
+    async def main() -> None:
+        first = await settle([LangGraphHook(conn_id) for _ in range(50)])
+        assert len(looked) == 1 and {s.base_url for s in first} == {"http://one.example:1"}
+        # a hook's own retry policy still applies on top of the shared look-up
+        mine = RetryPolicy(max_attempts=1)
+        assert (await LangGraphHook(conn_id, retry=mine).asettings()).retry == mine
+        assert len(looked) == 1
+        # after FRESH seconds a hook looks again, and sees the connection as it is now
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
+                           json.dumps({"conn_type": "langgraph", "host": "http://two.example:2"}))  # fmt: skip
+        monkeypatch.setattr(_lookups, "FRESH", 0.0)
+        assert (await LangGraphHook(conn_id).asettings()).base_url == "http://two.example:2"
+        assert len(looked) == 2
+
+    asyncio.run(main())
+
+
+def test_a_failed_shared_look_up_fails_its_sharers_and_is_not_kept(connection):
+    import asyncio
+
+    from airflow_lg.hooks import _lookups
+
+    calls: list[int] = []
+
+    async def missing() -> str:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        raise KeyError("no such connection")
+
+    async def found() -> str:
+        return "settings"
+
+    async def main() -> None:
+        answers = await asyncio.gather(
+            *(_lookups.shared("lg_unit_gone", missing) for _ in range(5)), return_exceptions=True
+        )
+        assert len(calls) == 1 and all(isinstance(a, KeyError) for a in answers)
+        assert await _lookups.shared("lg_unit_gone", found) == "settings"  # asked again
+
+    asyncio.run(main())
