@@ -219,8 +219,8 @@ def test_hooks_of_one_connection_on_one_loop_share_one_async_look_up(connection,
         assert (await LangGraphHook(conn_id, retry=mine).asettings()).retry == mine
         assert len(looked) == 1
         # after FRESH seconds a hook looks again, and sees the connection as it is now
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
-                           json.dumps({"conn_type": "langgraph", "host": "http://two.example:2"}))  # fmt: skip
+        changed = {"conn_type": "langgraph", "host": "http://two.example:2"}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(changed))
         monkeypatch.setattr(_lookups, "FRESH", 0.0)
         assert (await LangGraphHook(conn_id).asettings()).base_url == "http://two.example:2"
         assert len(looked) == 2
