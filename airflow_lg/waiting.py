@@ -48,6 +48,10 @@ CANCEL_RETRY = RetryPolicy(max_attempts=2, min_wait=0.2, max_wait=1.0)
 _CANCEL_CONCURRENCY = 20
 
 
+TOLD_RUNS = 10
+"""Runs whose final status a resumed task logs one by one (more: the batch logs its counts)."""
+
+
 def default_wait_mode(deferred: bool, many: bool = False) -> WaitMode:
     """``watch`` for a deferred wait and for many runs at once (a batch): one shared watcher
     costs about a request a second however many wait; ``poll`` for one run in a worker, whose
@@ -377,7 +381,8 @@ def resume(
     read = hook.blocking(_read_statuses(hook, [runs[i] for i in ended]))
     for i, ref in zip(ended, read, strict=True):
         runs[i] = ref
-        hook.log.info("LangGraph %s is %s", ref, ref.status)  # the trigger only saw it end
+        if len(ended) <= TOLD_RUNS:  # the trigger only saw it end (a batch tells its counts)
+            hook.log.info("LangGraph %s is %s", ref, ref.status)
     if any(not ref.is_final for ref in read):
         return None
     return runs

@@ -144,6 +144,7 @@ class _Watch:
 class _Thread:
     watches: list[_Watch] = field(default_factory=list)
     updated_at: str | None = None  # as last seen; None: never seen yet
+    ended: bool = False  # seen no longer busy (its watches settle, or have their status read)
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -167,6 +168,7 @@ class Watcher:
         self.next_chunk = 0.0
         self.spacing = 0.0  # seconds between two chunks of a sweep
         self.sweep_now = True
+        self.sweep_again = False  # an urgent pass under way: another follows it
         self.progress_at = 0.0
         self.progress_turn = 0
 
@@ -354,9 +356,15 @@ class Watcher:
 
     async def _sweep(self) -> None:
         now = time.monotonic()
+        if self.sweep_now and self.sweep_queue and self.spacing == 0.0:
+            # one urgent pass at a time, to its end (a feed that overflows every tick would
+            # otherwise restart it for ever): another follows it
+            self.sweep_now, self.sweep_again = False, True
+        if not self.sweep_queue and self.sweep_again:
+            self.sweep_now, self.sweep_again = True, False
         if self.sweep_now or (not self.sweep_queue and now >= self.next_sweep):
-            # An urgent sweep starts from the beginning: the threads a sweep under way looked
-            # at before the burst (or the outage) may have changed since.
+            # An urgent sweep starts from the beginning: the threads a paced sweep under way
+            # looked at before the burst (or the outage) may have changed since.
             urgent, self.sweep_now = self.sweep_now, False
             self.sweep_queue = deque(self.threads)
             self.next_sweep = now + SWEEP_EVERY
@@ -396,13 +404,16 @@ class Watcher:
             moved = not first and updated != thread.updated_at
             thread.updated_at = updated
             if seen.get("status") != "busy":
-                ended += any(not w.future.done() for w in thread.watches)
+                # counted once per end: seen again (the feed, then a sweep), it is not news
+                ended += not thread.ended
+                thread.ended = True
                 for watch in thread.watches:
                     if watch.read_status:
                         self.unconfirmed.appendleft(watch)
                     else:
                         watch.settle(watch.ref.with_status(RunStatus.ENDED))
                 continue
+            thread.ended = False
             for watch in thread.watches:
                 watch.tell_going()
             if moved:  # something happened: another run on the thread may have ended

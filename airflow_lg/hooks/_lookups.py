@@ -15,6 +15,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar, cast
 
 T = TypeVar("T")
@@ -22,29 +23,40 @@ T = TypeVar("T")
 FRESH = 5.0
 """Seconds a look-up serves the hooks of the same connection on the same loop."""
 
-_RECENT: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Future[object]]]
-] = weakref.WeakKeyDictionary()
+@dataclass(eq=False)
+class _Lookup:
+    started: float
+    future: asyncio.Future[object] | None  # None once answered (it would keep its loop alive)
+    answer: object = None
+
+
+_RECENT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lookup]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def shared(conn_id: str, look_up: Callable[[], Awaitable[T]]) -> T:
     """``look_up()``'s answer, or the one a hook of this loop got for ``conn_id`` lately."""
     loop = asyncio.get_running_loop()
     recent = _RECENT.setdefault(loop, {})
-    held = recent.get(conn_id)
-    if held is not None and time.monotonic() - held[0] < FRESH:
+    while (held := recent.get(conn_id)) is not None and time.monotonic() - held.started < FRESH:
+        if held.future is None:
+            return cast(T, held.answer)
         try:
-            return cast(T, await asyncio.shield(held[1]))
+            return cast(T, await asyncio.shield(held.future))
         except asyncio.CancelledError:
-            if not held[1].cancelled():
+            task = asyncio.current_task()
+            if not held.future.cancelled() or (task is not None and task.cancelling()):
                 raise  # this caller was cancelled
-            # the look-up it shared was cancelled with its own caller: it looks again
+            # the look-up it shared was cancelled with its own caller: share the next one
+            # another sharer started, or start it
     future: asyncio.Future[object] = loop.create_future()
-    recent[conn_id] = (time.monotonic(), future)
+    entry = _Lookup(time.monotonic(), future)
+    recent[conn_id] = entry
     try:
         answer = await look_up()
     except BaseException as exc:
-        if recent.get(conn_id, (0.0, None))[1] is future:
+        if recent.get(conn_id) is entry:
             del recent[conn_id]
         if isinstance(exc, Exception):
             future.set_exception(exc)
@@ -53,4 +65,5 @@ async def shared(conn_id: str, look_up: Callable[[], Awaitable[T]]) -> T:
             future.cancel()
         raise
     future.set_result(answer)
+    entry.future, entry.answer = None, answer
     return answer

@@ -214,6 +214,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         finally:
             for task in reads.values():
                 task.cancel()
+            # retrieved, so a read that failed before a deadline is not reported at loop close
+            await asyncio.gather(*reads.values(), return_exceptions=True)
         self._read_early = {run_id: answer[0] for run_id, answer in zip(reads, answers, strict=True)
                             if isinstance(answer, list)}  # fmt: skip
         return ended_runs
@@ -244,8 +246,8 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
 
 
 _TOLD_ITEMS = 10  # answers told in the log; XCom has every one
-EARLY_READS = 10
-"""Outcome reads under way at once while a batch still waits (its end reads use their own)."""
+EARLY_READS = 50
+"""Outcome reads under way at once while a batch still waits (as many as its end reads)."""
 
 
 def _item_line(result: dict[str, Any]) -> str:

@@ -251,3 +251,38 @@ def test_a_failed_shared_look_up_fails_its_sharers_and_is_not_kept(connection):
         assert await _lookups.shared("lg_unit_gone", found) == "settings"  # asked again
 
     asyncio.run(main())
+
+
+def test_a_shared_look_up_cancelled_with_its_caller_is_made_once_more_for_the_others() -> None:
+    import asyncio
+
+    from airflow_lg.hooks import _lookups
+
+    calls: list[int] = []
+
+    async def slow() -> str:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return "settings"
+
+    async def main() -> None:
+        first = asyncio.ensure_future(_lookups.shared("lg_unit_cancelled", slow))
+        await asyncio.sleep(0.01)  # first is looking up
+        others = [asyncio.ensure_future(_lookups.shared("lg_unit_cancelled", slow))
+                  for _ in range(5)]  # fmt: skip
+        await asyncio.sleep(0.01)
+        first.cancel()
+        assert await asyncio.gather(*others) == ["settings"] * 5
+        assert len(calls) == 2  # the cancelled one, and one more shared by the five
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        # a sharer cancelled itself is cancelled, not given an answer
+        late = asyncio.ensure_future(_lookups.shared("lg_unit_cancelled_2", slow))
+        sharer = asyncio.ensure_future(_lookups.shared("lg_unit_cancelled_2", slow))
+        await asyncio.sleep(0.01)
+        late.cancel()
+        sharer.cancel()
+        results = await asyncio.gather(late, sharer, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+    asyncio.run(main())
