@@ -421,9 +421,10 @@ if __name__ == "__main__":
     )  # fmt: skip
     parser.add_argument(
         "--server",
-        choices=c.SERVER_KINDS,
-        default="dev",
-        help="dev: langgraph dev (default); pg: langgraph-api on PostgreSQL",
+        choices=("auto", *c.SERVER_KINDS),
+        default="auto",
+        help=f"dev: langgraph dev; pg: langgraph-api on PostgreSQL; auto (default): pg from "
+        f"N={PG_FROM}, dev below",
     )
     parser.add_argument("--no-restart", action="store_true", help="skip the restart scenario")
     parser.add_argument(
