@@ -38,7 +38,7 @@ FIGURES = [
             "% of one core, steady",
             "peak RSS increase, MB",
             "completion lag p95, s",
-            "burst: all resolved, s",
+            "burst: all resolved after that answer, s",
         )
     ),
     "batch of 50, watch: create and wait, s",
