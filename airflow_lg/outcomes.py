@@ -34,7 +34,7 @@ _UNKNOWN_ERROR = {
     "message": "the run failed; the server no longer has the details",
 }
 # Batch outcome reads at once; join (for error details) is a long poll, outside the hook's gate.
-_READ_CONCURRENCY = 50
+READ_CONCURRENCY = 50
 # Checkpoints looked through for a run's own where the server cannot filter history by run.
 _HISTORY_SCAN = 50
 
@@ -71,7 +71,7 @@ def read_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[Run
 
 async def aread_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[RunOutcome]:
     with riding_outages():
-        return await bounded_gather(_READ_CONCURRENCY, lambda ref: _read_alone(hook, ref), refs)
+        return await bounded_gather(READ_CONCURRENCY, lambda ref: _read_alone(hook, ref), refs)
 
 
 async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:

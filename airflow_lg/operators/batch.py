@@ -20,11 +20,17 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.outcomes import aread_batch_outcomes, read_batch_outcomes
+from airflow_lg.outcomes import READ_CONCURRENCY, aread_batch_outcomes, read_batch_outcomes
 from airflow_lg.progress import answer_line, short
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import RunCreate, WaitMode
-from airflow_lg.waiting import FAILURE_BUDGET, POLL_INTERVAL, WaitOptions, wait_for_runs
+from airflow_lg.waiting import (
+    FAILURE_BUDGET,
+    POLL_INTERVAL,
+    TOLD_RUNS,
+    WaitOptions,
+    wait_for_runs,
+)
 
 
 class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
@@ -198,7 +204,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         still go: the batch is done when its last run is, not a round of reads later. A read
         that failed here is made again by :meth:`complete`, which reports what it raises."""
         reads: dict[str, asyncio.Task[list[RunOutcome]]] = {}
-        gate = asyncio.Semaphore(EARLY_READS)
+        gate = asyncio.Semaphore(READ_CONCURRENCY)  # as many as its end reads
 
         async def read(ref: RunRef) -> list[RunOutcome]:
             async with gate:
@@ -245,9 +251,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         return summary
 
 
-_TOLD_ITEMS = 10  # answers told in the log; XCom has every one
-EARLY_READS = 50
-"""Outcome reads under way at once while a batch still waits (as many as its end reads)."""
+_TOLD_ITEMS = TOLD_RUNS  # answers told in the log; XCom has every one
 
 
 def _item_line(result: dict[str, Any]) -> str:
