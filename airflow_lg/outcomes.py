@@ -24,8 +24,8 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.runs import RunOutcome, RunRef
-from airflow_lg.schema import Outcome, RunStatus, ThreadState, interrupts_of
+from airflow_lg.runs import RunOutcome, RunRef, parse_status
+from airflow_lg.schema import Outcome, RunStatus, Thread, ThreadState, interrupts_of
 from airflow_lg.waiting import bounded_gather
 
 _NO_RESULT: Any = object()
@@ -37,6 +37,16 @@ _UNKNOWN_ERROR = {
 READ_CONCURRENCY = 50
 # Checkpoints looked through for a run's own where the server cannot filter history by run.
 _HISTORY_SCAN = 50
+
+
+class RunStillGoing(LangGraphError):
+    """A run seen ended (its thread no longer busy) is pending or running when its outcome is
+    read: langgraph-api sets a thread idle when a queued run on it is cancelled, even with
+    another still queued. The caller waits for it again."""
+
+    def __init__(self, ref: RunRef) -> None:
+        self.ref = ref
+        super().__init__(f"LangGraph {ref} is {ref.status} again after its thread looked idle")
 
 
 def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
@@ -65,6 +75,11 @@ def read_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> list[Run
     milliseconds of CPU per run once it holds many threads. The checkpoint is still read where
     only it can tell: a thread that is interrupted (paused, at a breakpoint, or cancelled) or
     busy with another run.
+
+    A run whose status is unread (``ended``: a watcher saw its thread go idle, a join
+    answered) gets it from the same read where the thread tells (:func:`status_told_by`),
+    otherwise from the run: one request per item in the common case, as the SDK's join. One
+    that turns out to be still going raises :class:`RunStillGoing`.
     """
     return hook.blocking(aread_batch_outcomes(hook, refs))
 
@@ -79,8 +94,12 @@ async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
         return outcome_of(ref, None)
     try:
         thread = await hook.aget_thread(ref.thread_id)
-    except LangGraphNotFoundError:
-        return outcome_of(ref, None)  # deleted with its run
+    except LangGraphNotFoundError:  # deleted with its run
+        return outcome_of(ref.missing() if ref.status is RunStatus.ENDED else ref, None)
+    if ref.status is RunStatus.ENDED:
+        ref = await _status_of(hook, ref, thread)
+        if ref.status is RunStatus.MISSING:
+            return outcome_of(ref, None)
     checkpoint: ThreadState | None
     # aegra's threads carry no values: there, the checkpoint is read
     if thread.get("status") in ("idle", "error") and "values" in thread:
@@ -93,6 +112,30 @@ async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
         if error is None:
             error = await _error_of(hook, ref)
     return outcome_of(ref, checkpoint, error)
+
+
+def status_told_by(thread: Thread) -> RunStatus | None:
+    """How the run alone on this thread ended, where the thread itself tells: ``success`` for a
+    thread idle with values and no error. Anything else is read from the run: an error (failed,
+    or timed out), interrupted (paused, or cancelled mid-way), idle with an error (cancelled at
+    its last step) or without values (cancelled before it started), busy, or a server whose
+    threads say less (aegra's carry no values)."""
+    idle = thread.get("status") == "idle" and isinstance(thread.get("values"), dict)
+    return RunStatus.SUCCESS if idle and "error" in thread and thread["error"] is None else None
+
+
+async def _status_of(hook: LangGraphHook, ref: RunRef, thread: Thread) -> RunRef:
+    told = status_told_by(thread)
+    if told is not None:
+        return ref.with_status(told)
+    try:
+        run = await hook.aget_run(ref.thread_id, ref.run_id)
+    except LangGraphNotFoundError:
+        return ref.missing()
+    read = ref.with_status(parse_status(run.get("status")))
+    if read.status is None or not read.status.is_terminal():
+        raise RunStillGoing(read)
+    return read
 
 
 async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | None:

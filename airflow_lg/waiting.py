@@ -358,7 +358,10 @@ def validate_event(event: Any) -> WaitEvent:
 
 
 def resume(
-    hook: LangGraphHook, event: Any, deadline_reason: DeadlineReason | None = None
+    hook: LangGraphHook,
+    event: Any,
+    deadline_reason: DeadlineReason | None = None,
+    read_ended: bool = True,
 ) -> list[RunRef] | None:
     """Where a deferred task picks up: the trigger's runs, each with how it ended; None when a
     join answered before its run ended (never seen) and the caller must wait again.
@@ -367,7 +370,8 @@ def resume(
     Airflow's ``execution_timeout`` or the sensor's ``timeout``, or the error that ended the
     wait; ``deadline_reason`` overrides the event's (a sensor's deadline is always its timeout,
     also for a trigger an earlier version deferred). Runs a join saw end (``ended``) have their
-    status read here, concurrently.
+    status read here, concurrently — unless ``read_ended=False`` (a batch: each item's status
+    comes with its outcome read).
     """
     checked = event if isinstance(event, WaitEvent) else validate_event(event)
     if checked.status == "failed":
@@ -376,7 +380,7 @@ def resume(
         raise deadline_error(deadline_reason or checked.reason or "wait_timeout", checked.message)
     runs = list(checked.runs)
     ended = [i for i, ref in enumerate(runs) if ref.status is RunStatus.ENDED]
-    if not ended:
+    if not ended or not read_ended:
         return runs
     read = hook.blocking(_read_statuses(hook, [runs[i] for i in ended]))
     for i, ref in zip(ended, read, strict=True):

@@ -4,6 +4,8 @@
 #
 #   bash bench/run.sh            # everything: ~30 minutes on 2 cores
 #   bash bench/run.sh --quick    # a smoke run with small n: about 2 minutes
+#   bash bench/run.sh --big      # also every reference at 10,000 waits and a batch of 10,000
+#                                # (on langgraph-api + PostgreSQL): ~45 minutes more
 #   bash bench/run.sh --only triggerer_scale[,watcher_scale,batch,hook_overhead]
 #
 # It sets the machine up first (scripts/bootstrap.sh: .venv with the provider, Airflow and

@@ -1,6 +1,6 @@
 """Run the benchmarks one after the other, each in its own process, and summarise them.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only hook_overhead,triggerer_scale,batch]
+    .venv/bin/python bench/run_all.py [--quick | --big] [--only hook_overhead,triggerer_scale,batch]
 
 Each benchmark prints its own tables as it goes and saves its figures as JSON under
 ``bench/results/`` (``*_quick.json`` in quick mode). At the end, the figures are gathered into
@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
 BENCHMARKS = ("hook_overhead", "triggerer_scale", "watcher_scale", "batch")
+BIG = {"watcher_scale": ("--references-at-10000",)}
+"""What ``--big`` adds to a benchmark's run (and it adds ``batch.py --big``)."""
 
 
 def _load(name: str, quick: bool) -> dict[str, Any] | None:
@@ -122,9 +124,13 @@ def _watcher_rows(quick: bool) -> list[tuple[str, ...]]:
 
 
 def _batch_rows(quick: bool) -> list[tuple[str, ...]]:
-    batch = _load("batch", quick)
-    if not batch:
-        return []
+    rows = []
+    for batch in (_load("batch", quick), None if quick else _load("batch_big", quick)):
+        rows += _batch_rows_of(batch) if batch else []
+    return rows
+
+
+def _batch_rows_of(batch: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for n in batch["sizes"]:
         r = batch["summary"].get(f"{n}/reference/join")
@@ -186,6 +192,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small n: a smoke run")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
+    parser.add_argument(
+        "--big", action="store_true",
+        help="also the references at 10,000 waits and a batch of 10,000 (~45 min more)",
+    )  # fmt: skip
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - set(BENCHMARKS)
@@ -194,9 +204,13 @@ def main() -> int:
     c.private_airflow_home()  # one throwaway AIRFLOW_HOME, inherited by every benchmark
     failed = []
     started = time.time()
-    for name in names:
+    runs = [(name, [name]) for name in names]
+    if args.big and not args.quick:
+        runs = [(name, [name, *BIG.get(name, ())]) for name in names]
+        runs += [("batch_big", ["batch", "--big"])] if "batch" in names else []
+    for name, (script, *options) in runs:
         begin = time.time()
-        command = [sys.executable, str(c.BENCH / f"{name}.py")]
+        command = [sys.executable, str(c.BENCH / f"{script}.py"), *options]
         if args.quick:
             command.append("--quick")
         code = subprocess.call(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -20,15 +21,22 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.inputs import OBJECT_ARGUMENTS, check_graph_input, check_object
 from airflow_lg.operators._base import LangGraphBaseOperator, WaitingMixin
-from airflow_lg.outcomes import READ_CONCURRENCY, aread_batch_outcomes, read_batch_outcomes
+from airflow_lg.outcomes import (
+    READ_CONCURRENCY,
+    RunStillGoing,
+    aread_batch_outcomes,
+    read_batch_outcomes,
+)
 from airflow_lg.progress import answer_line, short
 from airflow_lg.runs import RunOutcome, RunRef
-from airflow_lg.schema import RunCreate, WaitMode
+from airflow_lg.schema import RunCreate, RunStatus, WaitMode
 from airflow_lg.waiting import (
     FAILURE_BUDGET,
     POLL_INTERVAL,
     TOLD_RUNS,
     WaitOptions,
+    resume,
+    validate_event,
     wait_for_runs,
 )
 
@@ -199,6 +207,18 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         if len(results) > _TOLD_ITEMS:
             self.log.info("... and %d more (all in XCom)", len(results) - _TOLD_ITEMS)
 
+    def wait_options(self, context: Any) -> WaitOptions:
+        # Each item's status comes with its outcome read (its thread tells how its run ended,
+        # alone on it): the wait only learns that it ended — no request per item to wait.
+        return replace(super().wait_options(context), read_status=False)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        checked = validate_event(event)
+        self._active_runs = [ref.ids for ref in checked.runs]  # a kill from now on cancels them
+        runs = resume(self.hook, checked, read_ended=False)
+        assert runs is not None  # only a status read can find a run still going
+        return self.complete(context, runs)
+
     async def waiting(self, runs: list[RunRef], options: WaitOptions) -> list[RunRef]:
         """In a worker, each item's outcome is read as soon as its run ended, while the others
         still go: the batch is done when its last run is, not a round of reads later. A read
@@ -211,7 +231,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                 return await aread_batch_outcomes(self.hook, [ref])
 
         def ended(index: int, ref: RunRef) -> None:
-            if ref.is_final:
+            if ref.is_final or ref.status is RunStatus.ENDED:
                 reads[ref.run_id] = asyncio.ensure_future(read(ref))
 
         try:
@@ -222,16 +242,13 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                 task.cancel()
             # retrieved, so a read that failed before a deadline is not reported at loop close
             await asyncio.gather(*reads.values(), return_exceptions=True)
-        self._read_early = {run_id: answer[0] for run_id, answer in zip(reads, answers, strict=True)
-                            if isinstance(answer, list)}  # fmt: skip
+        for run_id, answer in zip(reads, answers, strict=True):
+            if isinstance(answer, list):  # a read that failed (or still going) is read again
+                self._read_early[run_id] = answer[0]
         return ended_runs
 
     def complete(self, context: Any, runs: list[RunRef]) -> Any:
-        early, self._read_early = self._read_early, {}
-        late = [ref for ref in runs if ref.run_id not in early]
-        read = read_batch_outcomes(self.hook, late) if late else []
-        late_outcomes = {ref.run_id: outcome for ref, outcome in zip(late, read, strict=True)}
-        outcomes = [early[r.run_id] if r.run_id in early else late_outcomes[r.run_id] for r in runs]
+        outcomes = self._outcomes(context, runs)
         results = [{"index": index, **o.to_dict()} for index, o in enumerate(outcomes)]
         counts = dict(Counter(str(o.outcome) for o in outcomes))
         summary = {"runs": results, "counts": counts, "total": len(results)}
@@ -249,6 +266,23 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
                 "All results are in XCom under 'batch'."
             )
         return summary
+
+    def _outcomes(self, context: Any, runs: list[RunRef]) -> list[RunOutcome]:
+        """Every item's outcome, in order: those read while waiting, then the rest."""
+        early = self._read_early
+        late = [ref for ref in runs if ref.run_id not in early]
+        try:
+            read = read_batch_outcomes(self.hook, late) if late else []
+        except RunStillGoing as exc:
+            self.log.warning("%s: waiting for the items not read yet again, polling", exc)
+            # deferred, the task resumes with every item; in a worker only these wait again
+            again = self.wait_for(context, [r.ids for r in (runs if self.deferrable else late)],
+                                  mode="poll")  # fmt: skip
+            late = [ref for ref in again if ref.run_id not in early]
+            read = read_batch_outcomes(self.hook, late) if late else []
+        self._read_early = {}
+        early |= {ref.run_id: outcome for ref, outcome in zip(late, read, strict=True)}
+        return [early[ref.run_id] for ref in runs]
 
 
 _TOLD_ITEMS = TOLD_RUNS  # answers told in the log; XCom has every one

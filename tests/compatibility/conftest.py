@@ -80,18 +80,23 @@ class Expect:
     watched: bool
     """``wait_mode="watch"`` watches: the thread search takes ``ids`` and ``select``. aegra's
     refuses ``select`` (422) and ignores ``ids``: its waits poll, and say so."""
+    thread_tells_success: bool
+    """A thread alone with its run tells that the run succeeded (idle, with values and no
+    error): a batch item seen ending needs no run read. aegra's threads carry no values."""
 
 
 EXPECT = {
     "dev": Expect(
-        "/ok", "not_found", True, True, "success", True, True, True, "ValueError", True, True
+        "/ok", "not_found", True, True, "success", True, True, True, "ValueError", True, True,
+        True,
     ),
     "pg": Expect(
-        "/ok", "accepted", True, True, "success", True, True, True, "ValueError", True, True
+        "/ok", "accepted", True, True, "success", True, True, True, "ValueError", True, True,
+        True,
     ),
     "aegra": Expect(
         "/info", "accepted", False, False, "interrupted", False, False, False, "Error", False,
-        False,
+        False, False,
     ),
 }
 

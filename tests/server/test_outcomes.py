@@ -165,3 +165,31 @@ def test_batch_outcomes_read_a_checkpoint_only_where_the_thread_cannot_tell(
     assert histories == set(paused_or_cancelled)
     assert fault_proxy.find("GET", "/join$") == []  # the error came with the thread
     assert len(fault_proxy.find("GET", "^/threads/[^/]+$")) == len(refs)
+
+
+def test_batch_items_seen_ended_get_their_status_from_their_thread_where_it_tells(
+    agent_server: Any, make_hook: Callable[..., LangGraphHook], fault_proxy: Any
+) -> None:
+    # A watcher or a join only saw these runs end; the thread read that gives the outcome tells
+    # a success too, so waiting for a batch costs no run read per item. Where the thread cannot
+    # tell (paused, failed, cancelled — also before it started: idle without values), the run
+    # is read.
+    hook = make_hook(agent_server.url)
+    refs = _batch_of_every_kind(hook)
+    later = {**_KINDS["success"], "after_seconds": 60, "on_completion": "keep"}
+    queued = hook.create_batch([later])
+    hook.cancel_run(queued[0]["thread_id"], queued[0]["run_id"], wait=True)
+    refs.insert(-1, _ended(hook, queued[0]["thread_id"], queued[0]))
+    assert refs[-2].status == "interrupted"  # cancelled while it waited for its start
+    ended = [RunRef(r.thread_id, r.run_id).with_status("ended") for r in refs]
+    fault_proxy.clear()
+
+    told = read_batch_outcomes(make_hook(fault_proxy.url), ended)
+
+    known = read_batch_outcomes(hook, refs)
+    assert told[:-1] == known[:-1]
+    assert [o.outcome for o in told] == [
+        "success", "paused", "success", "paused", "error", "cancelled", "cancelled", "missing",
+    ]  # fmt: skip
+    reads = fault_proxy.find("GET", "^/threads/[^/]+/runs/[^/]+$")
+    assert {r.path.split("/")[4] for r in reads} == {refs[i].run_id for i in (1, 3, 4, 5, 6)}

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_lg.exceptions import LangGraphError, LangGraphRunFailedError
 from airflow_lg.hooks.langgraph import LangGraphHook
 from airflow_lg.operators.runs import BatchRunOperator, CreateRunOperator
+from airflow_lg.runs import RunRef
 from airflow_lg.sensors.runs import RunStatusSensor
 from tests.server.conftest import SEED_INPUT, SEED_RESULT
 from tests.server.test_exactly_once import TaskInstance
@@ -98,6 +99,45 @@ def test_a_batch_resumed_from_joins_reads_every_status(hook: LangGraphHook) -> N
         ("success", "success"),
         ("error", "error"),
     ]
+
+
+def test_a_batch_resumed_with_an_item_still_going_waits_again_for_every_item_by_polling(
+    hook: LangGraphHook,
+) -> None:
+    runs = hook.create_batch([
+        {"assistant_id": "test_agent", "input": SEED_INPUT, "on_completion": "keep"},
+        {"assistant_id": "sleeper", "input": {"seconds": 5}, "on_completion": "keep"},
+    ])  # fmt: skip
+    _run_ref(hook, runs[0])
+    ended = [{"thread_id": r["thread_id"], "run_id": r["run_id"], "status": "ended"} for r in runs]
+    operator = BatchRunOperator(
+        task_id="batch", assistant_id="test_agent", inputs=[{}], deferrable=True,
+        langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute_complete(_context(), _event(*ended))
+    _, kwargs = deferred.value.trigger.serialize()
+    assert [r["run_id"] for r in kwargs["runs"]] == [r["run_id"] for r in runs]  # all resume
+    assert kwargs["options"]["mode"] == "poll"
+    hook.cancel_run(runs[1]["thread_id"], runs[1]["run_id"])
+
+
+def test_a_batch_in_a_worker_waits_again_for_an_item_still_going_and_reports_its_end(
+    hook: LangGraphHook,
+) -> None:
+    runs = hook.create_batch([
+        {"assistant_id": "test_agent", "input": SEED_INPUT, "on_completion": "keep"},
+        {"assistant_id": "sleeper", "input": {"seconds": 2}, "on_completion": "keep"},
+    ])  # fmt: skip
+    _run_ref(hook, runs[0])
+    operator = BatchRunOperator(
+        task_id="batch", assistant_id="test_agent", inputs=[{}], deferrable=False,
+        langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    ended = [RunRef(r["thread_id"], r["run_id"]).with_status("ended") for r in runs]
+    summary = operator.complete(_context(), ended)
+    assert [(r["status"], r["outcome"]) for r in summary["runs"]] == [("success", "success")] * 2
+    assert summary["runs"][1]["output"]["slept"] == 2
 
 
 def _run_ref(hook: LangGraphHook, run: dict[str, Any]) -> dict[str, Any]:

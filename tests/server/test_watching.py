@@ -406,6 +406,7 @@ def test_a_batch_in_a_worker_watches_its_items_and_reads_each_outcome_as_it_ends
     threads = [r["thread_id"] for r in summary["runs"]]
     read_at = {t: [r.time for r in fault_proxy.find("GET", f"^/threads/{t}$")] for t in threads}
     assert all(len(times) == 1 for times in read_at.values()), read_at  # one read each
+    assert not fault_proxy.find("GET", "^/threads/[^/]+/runs/[^/]+$")  # its thread told its end
     slow = read_at[threads[2]][0]
     assert all(read_at[t][0] < slow - 2.0 for t in threads[:2])  # read seconds before it ended
     assert _searches(fault_proxy) and not fault_proxy.find("GET", "/runs/[^/]+/join$")
