@@ -101,40 +101,38 @@ def test_a_batch_resumed_from_joins_reads_every_status(hook: LangGraphHook) -> N
     ]
 
 
+def _one_ended_one_going(
+    hook: LangGraphHook, seconds: float, deferrable: bool
+) -> tuple[list[RunRef], BatchRunOperator]:
+    """A batch whose items are both reported ``ended``, the second still sleeping."""
+    runs = hook.create_batch([
+        {"assistant_id": "test_agent", "input": SEED_INPUT, "on_completion": "keep"},
+        {"assistant_id": "sleeper", "input": {"seconds": seconds}, "on_completion": "keep"},
+    ])  # fmt: skip
+    _run_ref(hook, runs[0])
+    operator = BatchRunOperator(
+        task_id="batch", assistant_id="test_agent", inputs=[{}], deferrable=deferrable,
+        langgraph_conn_id=hook.langgraph_conn_id,
+    )  # fmt: skip
+    return [RunRef(r["thread_id"], r["run_id"]).with_status("ended") for r in runs], operator
+
+
 def test_a_batch_resumed_with_an_item_still_going_waits_again_for_every_item_by_polling(
     hook: LangGraphHook,
 ) -> None:
-    runs = hook.create_batch([
-        {"assistant_id": "test_agent", "input": SEED_INPUT, "on_completion": "keep"},
-        {"assistant_id": "sleeper", "input": {"seconds": 5}, "on_completion": "keep"},
-    ])  # fmt: skip
-    _run_ref(hook, runs[0])
-    ended = [{"thread_id": r["thread_id"], "run_id": r["run_id"], "status": "ended"} for r in runs]
-    operator = BatchRunOperator(
-        task_id="batch", assistant_id="test_agent", inputs=[{}], deferrable=True,
-        langgraph_conn_id=hook.langgraph_conn_id,
-    )  # fmt: skip
+    ended, operator = _one_ended_one_going(hook, 5, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
-        operator.execute_complete(_context(), _event(*ended))
+        operator.execute_complete(_context(), _event(*(r.to_dict() for r in ended)))
     _, kwargs = deferred.value.trigger.serialize()
-    assert [r["run_id"] for r in kwargs["runs"]] == [r["run_id"] for r in runs]  # all resume
+    assert [r["run_id"] for r in kwargs["runs"]] == [r.run_id for r in ended]  # all resume
     assert kwargs["options"]["mode"] == "poll"
-    hook.cancel_run(runs[1]["thread_id"], runs[1]["run_id"])
+    hook.cancel_run(ended[1].thread_id, ended[1].run_id)
 
 
 def test_a_batch_in_a_worker_waits_again_for_an_item_still_going_and_reports_its_end(
     hook: LangGraphHook,
 ) -> None:
-    runs = hook.create_batch([
-        {"assistant_id": "test_agent", "input": SEED_INPUT, "on_completion": "keep"},
-        {"assistant_id": "sleeper", "input": {"seconds": 2}, "on_completion": "keep"},
-    ])  # fmt: skip
-    _run_ref(hook, runs[0])
-    operator = BatchRunOperator(
-        task_id="batch", assistant_id="test_agent", inputs=[{}], deferrable=False,
-        langgraph_conn_id=hook.langgraph_conn_id,
-    )  # fmt: skip
-    ended = [RunRef(r["thread_id"], r["run_id"]).with_status("ended") for r in runs]
+    ended, operator = _one_ended_one_going(hook, 2, deferrable=False)
     summary = operator.complete(_context(), ended)
     assert [(r["status"], r["outcome"]) for r in summary["runs"]] == [("success", "success")] * 2
     assert summary["runs"][1]["output"]["slept"] == 2

@@ -173,7 +173,20 @@ class AirflowDeployment:
         self.stop()
 
     def start(self, timeout: float = 90.0) -> None:
-        """Create a fresh home, migrate the DB, start all components, wait until DAGs are parsed."""
+        """Create a fresh home, migrate the DB, start all components, wait until DAGs are parsed.
+
+        Four components write one SQLite file; one that meets "database is locked" (SQLite's
+        5 s) while they all start exits, and once took a whole tier down: the deployment is
+        then started again, once, from a fresh home."""
+        try:
+            self._start(timeout)
+        except AirflowDeploymentError as exc:
+            if "database is locked" not in str(exc):
+                raise
+            print(f"airflow deployment: starting again after {str(exc)[:200]!r}", flush=True)
+            self._start(timeout)
+
+    def _start(self, timeout: float) -> None:
         if self._procs:
             raise AirflowDeploymentError("deployment already started")
         began = time.monotonic()
@@ -451,10 +464,7 @@ class AirflowDeployment:
             # Every component signs or checks JWTs (task tokens, log-server requests): one secret.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            # SQLite waits 30 s for a lock, not 5: four components write the same file, and a
-            # scheduler that met "database is locked" at start-up once took a whole tier down
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}"
-            "?timeout=30",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
