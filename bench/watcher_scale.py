@@ -277,6 +277,7 @@ def main(
     server_kind: str = "auto",
     no_restart: bool = False,
     trace: bool = False,
+    out: str | None = None,
 ) -> dict[str, Any]:
     _raise_file_limit()
     c.private_airflow_home()
@@ -310,7 +311,7 @@ def main(
     if not quick and "watch" in impls and not no_restart:
         results["restart"] = _restart(base, server_for(1000, server_kind))
     print(report(results), flush=True)
-    c.write_result("watcher_scale_quick" if quick else "watcher_scale", results)
+    c.write_result("watcher_scale_quick" if quick else out or "watcher_scale", results)
     return results
 
 
@@ -432,6 +433,10 @@ if __name__ == "__main__":
         action="store_true",
         help="write each trial's reads, timed, to bench/results/*.trace.json",
     )
+    parser.add_argument(
+        "--out", help="results name under bench/results/ (default watcher_scale), so a run of "
+        "some sizes or modes does not replace the full run's",
+    )  # fmt: skip
     parser.add_argument("--trial", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
@@ -440,4 +445,4 @@ if __name__ == "__main__":
         sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
         impls = tuple(args.impls.split(",")) if args.impls else None
         main(args.quick, sizes, impls, args.references_at_10000, args.server,
-             args.no_restart, args.trace)  # fmt: skip
+             args.no_restart, args.trace, args.out)  # fmt: skip
