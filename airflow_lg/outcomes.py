@@ -24,7 +24,7 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.runs import RunOutcome, RunRef, parse_status
+from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunOutcome, RunRef, parse_status
 from airflow_lg.schema import Outcome, RunStatus, Thread, ThreadState, interrupts_of
 from airflow_lg.waiting import bounded_gather
 
@@ -46,7 +46,7 @@ class RunStillGoing(LangGraphError):
 
     def __init__(self, ref: RunRef) -> None:
         self.ref = ref
-        super().__init__(f"LangGraph {ref} is {ref.status} again after its thread looked idle")
+        super().__init__(f"LangGraph {ref} is {ref.status}, though its wait saw it end")
 
 
 def read_outcome(hook: LangGraphHook, ref: RunRef, result: Any = _NO_RESULT) -> RunOutcome:
@@ -92,11 +92,12 @@ async def aread_batch_outcomes(hook: LangGraphHook, refs: Sequence[RunRef]) -> l
 async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
     if ref.status is RunStatus.MISSING:
         return outcome_of(ref, None)
+    unread = ref.status is None or not ref.status.is_final()  # "ended": seen ending, no more
     try:
         thread = await hook.aget_thread(ref.thread_id)
     except LangGraphNotFoundError:  # deleted with its run
-        return outcome_of(ref.missing() if ref.status is RunStatus.ENDED else ref, None)
-    if ref.status is RunStatus.ENDED:
+        return outcome_of(await _missing(hook, ref) if unread else ref, None)
+    if unread:
         ref = await _status_of(hook, ref, thread)
         if ref.status is RunStatus.MISSING:
             return outcome_of(ref, None)
@@ -131,11 +132,17 @@ async def _status_of(hook: LangGraphHook, ref: RunRef, thread: Thread) -> RunRef
     try:
         run = await hook.aget_run(ref.thread_id, ref.run_id)
     except LangGraphNotFoundError:
-        return ref.missing()
+        return await _missing(hook, ref)
     read = ref.with_status(parse_status(run.get("status")))
     if read.status is None or not read.status.is_terminal():
         raise RunStillGoing(read)
     return read
+
+
+async def _missing(hook: LangGraphHook, ref: RunRef) -> RunRef:
+    """Gone: after an outage, the server may have lost it (say so), as a wait would."""
+    away = (await hook.atransport()).outage.was_away
+    return ref.missing(LOST_IN_OUTAGE_DETAIL) if away else ref.missing()
 
 
 async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from airflow_lg.exceptions import LangGraphError
-from airflow_lg.outcomes import outcome_of
+from airflow_lg.outcomes import outcome_of, status_told_by
 from airflow_lg.runs import RunOutcome, RunRef
 from airflow_lg.schema import (
     SERVER_RUN_STATUSES,
@@ -179,3 +179,24 @@ async def test_blocking_work_runs_even_where_an_event_loop_already_runs(
         return "done"
 
     assert LangGraphHook("lg_blocking").blocking(work()) == "done"  # a loop runs: this test's
+
+
+@pytest.mark.parametrize(
+    ("thread", "told"),
+    [
+        ({"status": "idle", "values": {"a": 1}, "error": None}, RunStatus.SUCCESS),
+        ({"status": "idle", "values": {}, "error": None}, RunStatus.SUCCESS),
+        # cancelled at its last step: idle with all its values, but the cancel is its error
+        ({"status": "idle", "values": {"a": 1}, "error": {"error": "UserInterrupt"}}, None),
+        ({"status": "idle", "values": None, "error": None}, None),  # cancelled while queued
+        ({"status": "idle", "values": {"a": 1}}, None),  # a server that says no error field
+        ({"status": "idle", "error": None}, None),  # aegra: threads without values
+        ({"status": "error", "values": {}, "error": {"error": "ValueError"}}, None),
+        ({"status": "interrupted", "values": {"a": 1}, "error": None}, None),
+        ({"status": "busy", "values": {"a": 1}, "error": None}, None),
+    ],
+)
+def test_a_thread_alone_with_its_run_tells_only_a_plain_success(
+    thread: dict[str, object], told: RunStatus | None
+) -> None:
+    assert status_told_by(thread) is told  # type: ignore[arg-type]
