@@ -24,9 +24,9 @@ from airflow_lg.exceptions import (
 )
 from airflow_lg.hooks._outages import riding_outages
 from airflow_lg.hooks.langgraph import LangGraphHook
-from airflow_lg.runs import LOST_IN_OUTAGE_DETAIL, RunOutcome, RunRef, parse_status
+from airflow_lg.runs import RunOutcome, RunRef, parse_status
 from airflow_lg.schema import Outcome, RunStatus, Thread, ThreadState, interrupts_of
-from airflow_lg.waiting import bounded_gather
+from airflow_lg.waiting import bounded_gather, gone
 
 _NO_RESULT: Any = object()
 _UNKNOWN_ERROR = {
@@ -96,7 +96,7 @@ async def _read_alone(hook: LangGraphHook, ref: RunRef) -> RunOutcome:
     try:
         thread = await hook.aget_thread(ref.thread_id)
     except LangGraphNotFoundError:  # deleted with its run
-        return outcome_of(await _missing(hook, ref) if unread else ref, None)
+        return outcome_of(await gone(hook, ref) if unread else ref, None)
     if unread:
         ref = await _status_of(hook, ref, thread)
         if ref.status is RunStatus.MISSING:
@@ -132,17 +132,11 @@ async def _status_of(hook: LangGraphHook, ref: RunRef, thread: Thread) -> RunRef
     try:
         run = await hook.aget_run(ref.thread_id, ref.run_id)
     except LangGraphNotFoundError:
-        return await _missing(hook, ref)
+        return await gone(hook, ref)
     read = ref.with_status(parse_status(run.get("status")))
     if read.status is None or not read.status.is_terminal():
         raise RunStillGoing(read)
     return read
-
-
-async def _missing(hook: LangGraphHook, ref: RunRef) -> RunRef:
-    """Gone: after an outage, the server may have lost it (say so), as a wait would."""
-    away = (await hook.atransport()).outage.was_away
-    return ref.missing(LOST_IN_OUTAGE_DETAIL) if away else ref.missing()
 
 
 async def _last_checkpoint(hook: LangGraphHook, ref: RunRef) -> ThreadState | None:

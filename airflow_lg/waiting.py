@@ -222,9 +222,7 @@ async def _wait_one(
             status = await _check(hook, ref, options, limit, progress)
         except LangGraphNotFoundError:
             log.warning("LangGraph %s no longer exists", ref)
-            if (await hook.atransport()).outage.was_away:
-                return ref.missing(LOST_IN_OUTAGE_DETAIL)
-            return ref.missing()
+            return await gone(hook, ref)
         except TRANSIENT_ERRORS as exc:
             if getattr(exc, "misconfigured", False):
                 raise  # https to a plain-HTTP port: no number of tries will help
@@ -247,6 +245,13 @@ async def _wait_one(
         if status in options.stop_statuses:
             return ref.with_status(status)
         await asyncio.sleep(next(delays))
+
+
+async def gone(hook: LangGraphHook, ref: RunRef) -> RunRef:
+    """The run as the server no longer has it: after an outage, one it may have lost."""
+    if (await hook.atransport()).outage.was_away:
+        return ref.missing(LOST_IN_OUTAGE_DETAIL)
+    return ref.missing()
 
 
 async def _watch_one(
