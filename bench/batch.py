@@ -83,8 +83,12 @@ def provider_trial(n: int, mode: str, control_port: int | None = None) -> dict[s
 
     push = ti.xcom_push
 
+    chunk_ends: list[float] = []
+
     def counted_push(key: str, value: Any, **kwargs: Any) -> None:
         push(key, value, **kwargs)
+        if key == "runs":
+            chunk_ends.append(time.perf_counter())
         if key == "runs" and len(value) == n:
             snapshot("created")  # the last chunk is in: the wait begins
 
@@ -116,7 +120,13 @@ def provider_trial(n: int, mode: str, control_port: int | None = None) -> dict[s
         "wait_phase_s": marks["outcomes_from"] - start - created,
         "outcome_phase_s": end - marks["outcomes_from"],
         "runs": [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in summary["runs"]],
+        "chunk_s": _spans(start, chunk_ends),
     }
+
+
+def _spans(start: float, ends: list[float]) -> list[float]:
+    """Seconds each chunk took, from the end of the one before (the first: from the start)."""
+    return [b - a for a, b in zip([start, *ends], ends, strict=False)]
 
 
 def _kinds_between(before: Any, after: Any) -> dict[str, int] | None:
@@ -154,8 +164,10 @@ async def reference_trial(
     client = c.sdk_async(url)
     cpu0, start = c.cpu_seconds(), time.perf_counter()
     runs: list[dict[str, Any]] = []
+    chunk_ends: list[float] = []
     for first in range(0, len(items), 100):
         runs += await client.runs.create_batch(items[first : first + 100])  # type: ignore[arg-type]
+        chunk_ends.append(time.perf_counter())
     created = time.perf_counter() - start
     limit = asyncio.Semaphore(JOIN_CONCURRENCY)
 
@@ -177,10 +189,13 @@ async def reference_trial(
         "created_s": created,
         "counts": {"success": ok, "other": len(values) - ok},
         "runs": [{"thread_id": r["thread_id"], "run_id": r["run_id"]} for r in runs],
+        "chunk_s": _spans(start, chunk_ends),
     }
 
 
-def main(quick: bool, big: bool = False, server_kind: str | None = None) -> dict[str, Any]:
+def main(
+    quick: bool, big: bool = False, server_kind: str | None = None, order: str | None = None
+) -> dict[str, Any]:
     # reference first and last: every provider trial has a reference on each side
     # the server's pace drifts within a run (references spread 14-21 s): three of each, taken
     # in turns, and the medians compared
@@ -189,6 +204,8 @@ def main(quick: bool, big: bool = False, server_kind: str | None = None) -> dict
     }  # fmt: skip
     if big:  # the in-memory server slows down past 10 minutes holding 10,000 threads
         plan = {10000: ["watch", "reference"]}  # ~8 min each on langgraph-api + PostgreSQL
+    if order:  # e.g. "reference,watch": the same trials in another order, to see drift
+        plan = {n: order.split(",") for n in plan}
     kind = server_kind or ("pg" if big else "dev")
     print(f"== batch: {sorted(plan)} items, BatchRunOperator vs langgraph_sdk create_batch + join"
           f" ({kind} server)", flush=True)  # fmt: skip
@@ -228,7 +245,8 @@ def main(quick: bool, big: bool = False, server_kind: str | None = None) -> dict
         "outcome_reads": diagnostic,
     }
     print(report(results), flush=True)
-    c.write_result("batch_quick" if quick else "batch_big" if big else "batch", results)
+    name = "batch_quick" if quick else "batch_big" if big else "batch"
+    c.write_result(f"{name}_{order.replace(',', '_')}" if order else name, results)
     return results
 
 
@@ -239,9 +257,9 @@ def _record(
     asyncio.run(c.delete_threads(url, runs))
     result.update(side=side, mode=mode, round=rnd, n=len(runs))
     trials.append(result)
-    extra = ""
+    extra = _chunk_line(result.get("chunk_s") or [])
     if "outcome_phase_s" in result:
-        extra = (
+        extra += (
             f"  (create {result['created_s']:.1f}s, wait {result['wait_phase_s']:.1f}s, "
             f"outcomes {result['outcome_phase_s']:.1f}s)"
         )
@@ -250,6 +268,16 @@ def _record(
         f"{result['counts']}{extra}",
         flush=True,
     )
+
+
+def _chunk_line(spans: list[float]) -> str:
+    """Each chunk's creation time, by quarter of the batch: does creating slow down as the
+    server fills up, and equally on both sides?"""
+    if len(spans) < 8:
+        return ""
+    q = len(spans) // 4
+    quarters = [c.median(spans[i * q : (i + 1) * q]) for i in range(4)]
+    return "  chunk s by quarter " + "/".join(f"{v:.2f}" for v in quarters)
 
 
 def _summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -308,5 +336,8 @@ if __name__ == "__main__":
     parser.add_argument("--server", choices=c.SERVER_KINDS, default=None,
                         help="dev (langgraph dev, the default) or pg (langgraph-api on "
                         "PostgreSQL + Redis, the default with --big)")  # fmt: skip
+    parser.add_argument("--order", default=None,
+                        help="the trials, comma-separated, of reference, watch, join (e.g. "
+                        "'reference,watch' with --big: the default order reversed)")  # fmt: skip
     args = parser.parse_args()
-    main(args.quick, args.big, args.server)
+    main(args.quick, args.big, args.server, args.order)

@@ -523,7 +523,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     config, env = _config_and_env(args)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM ends it like Ctrl-C
-    with start_server(config, port=args.port, env=env) as server:
+    with start_server(config, port=args.port, env=env, n_jobs_per_worker=args.n_jobs) as server:
         print(server.url, flush=True)
         print(f"log: {server.log_path}", file=sys.stderr, flush=True)
         try:
@@ -537,7 +537,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_start(args: argparse.Namespace) -> int:
     config, env = _config_and_env(args)
-    server = start_server(config, port=args.port, env=env)
+    server = start_server(config, port=args.port, env=env, n_jobs_per_worker=args.n_jobs)
     server.detach()
     state = {
         "url": server.url,
@@ -602,6 +602,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=int, default=None, help="default: a free port")
         sub.add_argument("--auth", action="store_true", help=f"use agents/{AUTH_CONFIG}")
         sub.add_argument("--api-key", default=None, help=f"accepted key (default ${API_KEY_ENV})")
+        sub.add_argument("--n-jobs", type=int, default=10, metavar="N",
+                         help="runs the server executes at once (default 10)")  # fmt: skip
         if name == "start":
             sub.add_argument("--state-file", required=True, help="JSON with url, pid, workdir")
     stop = commands.add_parser("stop", help="stop a server started with `start`")

@@ -23,6 +23,7 @@ T = TypeVar("T")
 FRESH = 5.0
 """Seconds a look-up serves the hooks of the same connection on the same loop."""
 
+
 @dataclass(eq=False)
 class _Lookup:
     started: float

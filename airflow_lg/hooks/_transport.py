@@ -107,9 +107,7 @@ def _retry_kwargs(
 
 
 def _retryable(exc: BaseException | None, call: Call[Any], outage: Outage) -> bool:
-    return (
-        exc is not None and wire.is_retryable(exc, call) and not outage.silent_server(exc)
-    )
+    return exc is not None and wire.is_retryable(exc, call) and not outage.silent_server(exc)
 
 
 def _exception(state: RetryCallState) -> BaseException | None:

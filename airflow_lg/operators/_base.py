@@ -143,6 +143,9 @@ class WaitingMixin:
     tells_progress: bool = True
     # a batch waits for many runs at once: the watcher's ~1 request a second beats a poll each
     waits_for_many: bool = False
+    # a deferred wait resumes with the ended runs' statuses read; a batch reads each item's
+    # status with its outcome instead (and waits again itself for one still going)
+    resume_reads_status: bool = True
 
     def init_waiting(
         self,
@@ -237,8 +240,8 @@ class WaitingMixin:
         (:func:`airflow_lg.waiting.resume`), then finish like a sync wait."""
         checked = validate_event(event)
         self._active_runs = [ref.ids for ref in checked.runs]  # a kill from now on cancels them
-        runs = resume(self.hook, checked)
-        if runs is None or not all(ref.is_final for ref in runs):
+        runs = resume(self.hook, checked, read_ended=self.resume_reads_status)
+        if runs is None or (self.resume_reads_status and not all(r.is_final for r in runs)):
             # A join answered before its run ended (never seen), or a thread looked idle with
             # the run still queued (langgraph-api, after a cancel of another queued run):
             # wait again, polling — the watcher would see the same idle thread at once.

@@ -35,8 +35,6 @@ from airflow_lg.waiting import (
     POLL_INTERVAL,
     TOLD_RUNS,
     WaitOptions,
-    resume,
-    validate_event,
     wait_for_runs,
 )
 
@@ -59,6 +57,7 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
 
     tells_progress = False
     waits_for_many = True
+    resume_reads_status = False
 
     template_fields: Sequence[str] = (
         "assistant_id",
@@ -211,13 +210,6 @@ class BatchRunOperator(WaitingMixin, LangGraphBaseOperator):
         # Each item's status comes with its outcome read (its thread tells how its run ended,
         # alone on it): the wait only learns that it ended — no request per item to wait.
         return replace(super().wait_options(context), read_status=False)
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        checked = validate_event(event)
-        self._active_runs = [ref.ids for ref in checked.runs]  # a kill from now on cancels them
-        runs = resume(self.hook, checked, read_ended=False)
-        assert runs is not None  # only a status read can find a run still going
-        return self.complete(context, runs)
 
     async def waiting(self, runs: list[RunRef], options: WaitOptions) -> list[RunRef]:
         """In a worker, each item's outcome is read as soon as its run ended, while the others

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.fault_proxy import FaultProxy
-from tests.support.servers import AgentServer
+from tests.support.servers import SCRIPT, AgentServer
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 TEST_AGENT_INPUT = {"foo": None, "bar": "checked", "baz": None}
@@ -430,3 +433,37 @@ def test_run_ids_are_server_made(client: httpx.Client) -> None:
     response = client.post("/runs", json={**body, "on_completion": "keep"})
     assert response.status_code == 200, response.text
     assert response.json()["run_id"] != mine
+
+
+def test_agent_server_start_with_n_jobs_1_runs_one_run_at_a_time(tmp_path: Path) -> None:
+    """``scripts/agent_server.py start --n-jobs N`` sets how many runs the server executes at
+    once: with 1, a second run stays pending while the first one sleeps."""
+    state = tmp_path / "server.json"
+    started = subprocess.run(
+        [sys.executable, str(SCRIPT), "start", "--n-jobs", "1", "--state-file", str(state)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        url = json.loads(state.read_text())["url"]
+        with httpx.Client(base_url=url, timeout=TIMEOUT, trust_env=False) as http:
+            paths = []
+            for _ in range(2):
+                thread_id = create_thread(http)
+                body = {"assistant_id": "sleeper", "input": {"seconds": 3}}
+                run = http.post(f"/threads/{thread_id}/runs", json=body).json()
+                paths.append(f"/threads/{thread_id}/runs/{run['run_id']}")
+            deadline, seen = time.monotonic() + 20, []
+            while time.monotonic() < deadline:
+                seen = [http.get(path).json()["status"] for path in paths]
+                if "running" in seen:
+                    break
+                time.sleep(0.2)
+            assert sorted(seen) == ["pending", "running"], seen
+            assert [wait_until_done(http, path)["status"] for path in paths] == ["success"] * 2
+    finally:
+        stopped = subprocess.run(
+            [sys.executable, str(SCRIPT), "stop", "--state-file", str(state)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
