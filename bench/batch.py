@@ -82,14 +82,14 @@ def provider_trial(n: int, mode: str, control_port: int | None = None) -> dict[s
             counts[name] = c.control(control_port, "COUNTS")
 
     push = ti.xcom_push
-
     chunk_ends: list[float] = []
 
     def counted_push(key: str, value: Any, **kwargs: Any) -> None:
         push(key, value, **kwargs)
-        if key == "runs":
-            chunk_ends.append(time.perf_counter())
-        if key == "runs" and len(value) == n:
+        if key != "runs":
+            return
+        chunk_ends.append(time.perf_counter())  # a chunk is in
+        if len(value) == n:
             snapshot("created")  # the last chunk is in: the wait begins
 
     ti.xcom_push = counted_push  # type: ignore[method-assign]
@@ -126,7 +126,7 @@ def provider_trial(n: int, mode: str, control_port: int | None = None) -> dict[s
 
 def _spans(start: float, ends: list[float]) -> list[float]:
     """Seconds each chunk took, from the end of the one before (the first: from the start)."""
-    return [b - a for a, b in zip([start, *ends], ends, strict=False)]
+    return [b - a for a, b in zip([start, *ends[:-1]], ends, strict=True)]
 
 
 def _kinds_between(before: Any, after: Any) -> dict[str, int] | None:
