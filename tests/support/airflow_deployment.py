@@ -549,6 +549,20 @@ class AirflowDeployment:
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
         return f"{_run_path(dag_id, run_id)}/taskInstances/{_q(task_id)}"
 
+    def why_failed(self, dag_id: str, run_id: str) -> str:
+        """Each task instance's state and, for one that did not succeed, its log tail: what a
+        failed DAG run's assertion shows, so a failure in CI says why without a rerun."""
+        try:
+            tis = self.task_instances(dag_id, run_id)
+        except (AirflowDeploymentError, httpx.HTTPError) as exc:
+            return f"(task instances unavailable: {exc})"
+        parts = [f"task states: {({ti['task_id']: ti['state'] for ti in tis})}"]
+        for ti in tis:
+            if ti["state"] not in ("success", "skipped"):
+                parts.append(f"--- {ti['task_id']} [{ti['map_index']}] is {ti['state']}: ")
+                parts.append(self._safe_task_log(dag_id, run_id, ti))
+        return "\n".join(parts)
+
     def _ti_states(self, dag_id: str, run_id: str) -> dict[str, Any]:
         try:
             return {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
