@@ -86,8 +86,7 @@ def _states(airflow: Any, dag_id: str, run_id: str) -> dict[tuple[str, int], str
 
 def _succeeded(airflow: Any, dag_id: str, run_id: str) -> None:
     """The DAG run succeeded, and so did every one of its task instances."""
-    state = airflow.wait_dag_run(dag_id, run_id, timeout=DAG_RUN_TIMEOUT)
-    assert state == "success", airflow.why_failed(dag_id, run_id)
+    airflow.wait_dag_run_succeeded(dag_id, run_id, timeout=DAG_RUN_TIMEOUT)
     states = _states(airflow, dag_id, run_id)
     assert set(states.values()) == {"success"}, states
 
@@ -314,5 +313,4 @@ def test_every_triggered_example_finished_within_the_budget(
     deadline = time.monotonic() + DAG_RUN_TIMEOUT
     for dag_id, run_id in runs.items():
         remaining = max(1.0, deadline - time.monotonic())
-        state = airflow.wait_dag_run(dag_id, run_id, timeout=remaining)
-        assert state == "success", f"{dag_id}: {airflow.why_failed(dag_id, run_id)}"
+        airflow.wait_dag_run_succeeded(dag_id, run_id, timeout=remaining)

@@ -27,8 +27,7 @@ def deployment(airflow_deployment_factory: DeploymentFactory) -> Iterator[Airflo
 def python_run(deployment: AirflowDeployment) -> str:
     """A finished run of harness_python, shared by the XCom and log tests."""
     run_id = deployment.trigger("harness_python")
-    state = deployment.wait_dag_run("harness_python", run_id, timeout=60)
-    assert state == "success", deployment.why_failed("harness_python", run_id)
+    deployment.wait_dag_run_succeeded("harness_python", run_id, timeout=60)
     return run_id
 
 
@@ -53,8 +52,7 @@ def test_task_log_contains_printed_line(deployment: AirflowDeployment, python_ru
 def test_deferred_sensor_is_resumed_by_the_triggerer(deployment: AirflowDeployment) -> None:
     run_id = deployment.trigger("harness_deferred")
     deployment.wait_task_state("harness_deferred", run_id, "wait", "deferred", timeout=30)
-    state = deployment.wait_dag_run("harness_deferred", run_id, timeout=60)
-    assert state == "success", deployment.why_failed("harness_deferred", run_id)
+    deployment.wait_dag_run_succeeded("harness_deferred", run_id, timeout=60)
     # The trigger's own lines are merged into the task log: the triggerer really ran it.
     assert "Trigger fired event" in deployment.task_log("harness_deferred", run_id, "wait")
 
@@ -86,8 +84,7 @@ def test_triggerer_restart_hands_the_trigger_to_the_new_triggerer(
 
     deployment.restart("triggerer")
     _wait_triggerer_id(deployment, run_id, lambda job_id: job_id not in (None, old_triggerer))
-    state = deployment.wait_dag_run("harness_deferred", run_id, timeout=60)
-    assert state == "success", deployment.why_failed("harness_deferred", run_id)
+    deployment.wait_dag_run_succeeded("harness_deferred", run_id, timeout=60)
 
 
 def _wait_triggerer_id(

@@ -88,8 +88,7 @@ def test_a_deferred_task_leaves_the_worker_and_the_triggerer_completes_it(
     thread_id, lg_run = _started_run(airflow, "e2e_create_deferred", run_id)
     assert server.get_run(thread_id, lg_run)["status"] in {"pending", "running"}
 
-    state = airflow.wait_dag_run("e2e_create_deferred", run_id, timeout=90)
-    assert state == "success", airflow.why_failed("e2e_create_deferred", run_id)
+    airflow.wait_dag_run_succeeded("e2e_create_deferred", run_id, timeout=90)
     assert airflow.xcom("e2e_create_deferred", run_id, "run") == {
         "seconds": 6,
         "slept": 6,
@@ -142,8 +141,7 @@ def test_restarting_the_triggerer_cancels_nothing_and_the_task_still_completes(
 
     airflow.restart("triggerer")
     assert server.get_run(thread_id, lg_run)["status"] == "running"
-    state = airflow.wait_dag_run("e2e_create_deferred", run_id, timeout=120)
-    assert state == "success", airflow.why_failed("e2e_create_deferred", run_id)
+    airflow.wait_dag_run_succeeded("e2e_create_deferred", run_id, timeout=120)
     assert server.get_run(thread_id, lg_run)["status"] == "success"
     key = f"e2e_create_deferred/{run_id}/run/-1"
     assert [r["run_id"] for r in _runs_of_task(server, thread_id, key)] == [lg_run]
@@ -171,8 +169,7 @@ def test_a_worker_killed_mid_wait_is_retried_and_re_attaches_to_the_same_run(
     for process in workers:
         process.kill()  # SIGKILL: no on_kill, nothing cancels the run
 
-    state = airflow.wait_dag_run(dag_id, run_id, timeout=120)
-    assert state == "success", airflow.why_failed(dag_id, run_id)
+    airflow.wait_dag_run_succeeded(dag_id, run_id, timeout=120)
     assert airflow.task_instance(dag_id, run_id, "run")["try_number"] == 2
     assert airflow.xcom(dag_id, run_id, "run") == {"seconds": 12, "slept": 12, "done": True}
     key = f"{dag_id}/{run_id}/run/-1"
@@ -184,8 +181,7 @@ def test_clearing_a_finished_task_returns_its_output_without_running_the_agent_a
 ) -> None:
     dag_id = "e2e_create_sync"
     run_id = airflow.trigger(dag_id, conf={"input": {"seconds": 1}})
-    state = airflow.wait_dag_run(dag_id, run_id, timeout=60)
-    assert state == "success", airflow.why_failed(dag_id, run_id)
+    airflow.wait_dag_run_succeeded(dag_id, run_id, timeout=60)
     thread_id, lg_run = _started_run(airflow, dag_id, run_id)
 
     airflow.clear_task(dag_id, run_id, ["run"])

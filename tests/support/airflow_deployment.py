@@ -549,23 +549,28 @@ class AirflowDeployment:
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
         return f"{_run_path(dag_id, run_id)}/taskInstances/{_q(task_id)}"
 
-    def why_failed(self, dag_id: str, run_id: str) -> str:
-        """Each task instance's state and, for one that did not succeed, its log tail: what a
-        failed DAG run's assertion shows, so a failure in CI says why without a rerun."""
+    def wait_dag_run_succeeded(self, dag_id: str, run_id: str, timeout: float = 60.0) -> None:
+        """Wait for the run to finish and assert it succeeded; if not, the assertion shows each
+        task's state and the log tail of those that did not succeed, so a failure in CI says
+        why without a rerun."""
+        state = self.wait_dag_run(dag_id, run_id, timeout)
+        assert state == "success", self._why_not_success(dag_id, run_id, state)
+
+    def _why_not_success(self, dag_id: str, run_id: str, state: str) -> str:
         try:
             tis = self.task_instances(dag_id, run_id)
         except (AirflowDeploymentError, httpx.HTTPError) as exc:
-            return f"(task instances unavailable: {exc})"
-        parts = [f"task states: {({ti['task_id']: ti['state'] for ti in tis})}"]
+            return f"dag run {dag_id}/{run_id} is {state} (task instances unavailable: {exc})"
+        parts = [f"dag run {dag_id}/{run_id} is {state}; task states: {_states_of(tis)}"]
         for ti in tis:
             if ti["state"] not in ("success", "skipped"):
-                parts.append(f"--- {ti['task_id']} [{ti['map_index']}] is {ti['state']}: ")
+                parts.append(f"--- {ti['task_id']} [{ti['map_index']}] is {ti['state']}:")
                 parts.append(self._safe_task_log(dag_id, run_id, ti))
         return "\n".join(parts)
 
     def _ti_states(self, dag_id: str, run_id: str) -> dict[str, Any]:
         try:
-            return {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
+            return _states_of(self.task_instances(dag_id, run_id))
         except (AirflowDeploymentError, httpx.HTTPError) as exc:
             return {"?": str(exc)}
 
@@ -671,6 +676,10 @@ class AirflowDeployment:
         if broken:
             details = "\n".join(f"{e['filename']}:\n{e['stack_trace']}" for e in broken)
             raise AirflowDeploymentError(f"DAG files failed to import:\n{details}")
+
+
+def _states_of(tis: list[dict[str, Any]]) -> dict[str, Any]:
+    return {ti["task_id"]: ti["state"] for ti in tis}
 
 
 def _decode_xcom(value: Any) -> Any:
